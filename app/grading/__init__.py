@@ -1,0 +1,1 @@
+"""Grading: pure, framework-free evaluation of one grader on one sample."""

@@ -1,0 +1,1 @@
+"""Emulation: canned model replies, fault injection, sessions and the journal."""

@@ -137,7 +137,9 @@ class GradeResult:
         return tuple(f.flag for f in self.failures)
 
 
-def errors_object(failures: tuple[GradeFailure, ...], keys: tuple[str, ...] = ERROR_KEYS) -> dict[str, object]:
+def errors_object(
+    failures: tuple[GradeFailure, ...], keys: tuple[str, ...] = ERROR_KEYS
+) -> dict[str, object]:
     """Build `metadata.errors`: every key of the profile, flags false and texts null unless raised.
 
     When several failures raise the same flag (e.g. two sub-graders of a multi), their details are

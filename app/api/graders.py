@@ -1,0 +1,78 @@
+"""POST /v1/fine_tuning/alpha/graders/run and /validate."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from app import service
+from app.api.deps import RuntimeDep
+from app.emulation import wiring
+from app.schemas.errors import ErrorResponse
+from app.schemas.requests import RunGraderRequest, ValidateGraderRequest
+from app.schemas.responses import RunGraderResponse, ValidateGraderResponse
+
+router = APIRouter(prefix="/v1/fine_tuning/alpha/graders", tags=["graders"])
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": description}
+    for status, description in {
+        400: "Malformed request: the body is not JSON, a field is missing or invalid, a template or "
+        "formula cannot be valid.",
+        401: "Missing or unknown API key.",
+        404: "Unknown path.",
+        413: "Request body over the size limit.",
+        429: "Rate limited (injected with x-emulator-status).",
+        500: "A bug in the emulator, or an injected server error.",
+    }.items()
+}
+
+
+def _body_doc(model: type[Any]) -> dict[str, Any]:
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+
+
+def _json(body: bytes, headers: dict[str, str] | None = None) -> Response:
+    return Response(body, media_type="application/json", headers=headers)
+
+
+@router.post(
+    "/run",
+    operation_id="runGrader",
+    summary="Run a grader on one model sample.",
+    response_model=RunGraderResponse,
+    responses=ERROR_RESPONSES,
+    openapi_extra=_body_doc(RunGraderRequest),
+)
+async def run_grader(request: Request, runtime: RuntimeDep) -> Response:
+    data = service.parse_body(await request.body())
+    parsed = service.parse_run(data, runtime)
+    request.state.grader = parsed.grader
+    emulation = wiring.for_request(request)
+    outcome = await service.run(parsed, runtime, emulation.models, emulation.forced_failures)
+    request.state.grade_result = outcome.result
+    headers = None
+    if outcome.unreported_details:
+        # Some flags (other_error, ...) have no details key on the wire: say why in a header.
+        details = {f.flag: f.details for f in outcome.unreported_details}
+        headers = {"x-emulator-error-details": json.dumps(details)}
+    return _json(outcome.body, headers)
+
+
+@router.post(
+    "/validate",
+    operation_id="validateGrader",
+    summary="Validate a grader without running it.",
+    response_model=ValidateGraderResponse,
+    responses=ERROR_RESPONSES,
+    openapi_extra=_body_doc(ValidateGraderRequest),
+)
+async def validate_grader(request: Request, runtime: RuntimeDep) -> Response:
+    data = service.parse_body(await request.body())
+    parsed = service.parse_validate(data, runtime)
+    request.state.grader = parsed.grader
+    return _json(service.validate(parsed, runtime))

@@ -1,0 +1,269 @@
+"""OpenAI's error envelope: the one place where failures become HTTP answers."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+JSON_PARSE_MESSAGE = (
+    "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your "
+    "HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON. "
+    "If you have trouble figuring out how to fix this, please contact us through our help center at "
+    "help.openai.com.)"
+)
+NO_KEY_MESSAGE = (
+    "You didn't provide an API key. You need to provide your API key in an Authorization header using "
+    "Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with blank username) if "
+    "you're accessing the API from your browser and are prompted for a username. You can obtain an API "
+    "key from https://platform.openai.com/account/api-keys."
+)
+
+
+class ApiError(Exception):
+    """An HTTP error in OpenAI's envelope. Subclasses change only what differs."""
+
+    status: ClassVar[int] = 400
+    type: ClassVar[str] = "invalid_request_error"
+    default_code: ClassVar[str | None] = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code if code is not None else self.default_code
+        self.headers = dict(headers or {})
+
+    def envelope(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+
+class BadRequest(ApiError):
+    pass
+
+
+class Unauthorized(ApiError):
+    status = 401
+
+
+class NotFound(ApiError):
+    status = 404
+
+
+class MethodNotAllowed(ApiError):
+    status = 405
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    default_code = "request_too_large"
+
+
+class ServerError(ApiError):
+    status = 500
+    type = "server_error"
+
+
+def error_response(error: ApiError, extra_headers: Mapping[str, str] | None = None) -> Response:
+    headers = {**error.headers, **(extra_headers or {})}
+    return Response(orjson.dumps(error.envelope()), error.status, headers, media_type="application/json")
+
+
+# --- pydantic ValidationError -> OpenAI's 400 ------------------------------------------------------
+
+_JSON_TYPE_NAMES = {
+    "string": "a string",
+    "number": "a number",
+    "integer": "an integer",
+    "boolean": "a boolean",
+    "object": "an object",
+    "array": "an array",
+}
+_EXPECTED_BY_ERROR = {
+    "string_type": "string",
+    "string_sub_type": "string",
+    "float_type": "number",
+    "float_parsing": "number",
+    "int_type": "integer",
+    "int_parsing": "integer",
+    "int_from_float": "integer",
+    "bool_type": "boolean",
+    "bool_parsing": "boolean",
+    "dict_type": "object",
+    "model_type": "object",
+    "model_attributes_type": "object",
+    "list_type": "array",
+    "tuple_type": "array",
+}
+
+
+_JSON_NAMES: dict[type, str] = {
+    type(None): "null",
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    str: "string",
+    list: "array",
+    dict: "object",
+}
+
+
+def json_type_name(value: Any) -> str:
+    """The JSON name of a Python value's type, as OpenAI's messages use it."""
+    return _JSON_NAMES.get(type(value), "object")
+
+
+def body_path(body: Any, loc: Sequence[str | int]) -> str | None:
+    """Dotted path inside the body for a pydantic `loc`, dropping union tags and member names.
+
+    A loc element is kept only when it really indexes the body at that point, which removes the
+    discriminator tags (`grader.string_check.operation`) and union member names (`str`, `list[...]`)
+    that pydantic inserts, whatever their spelling.
+    """
+    parts: list[str] = []
+    node = body
+    for element in loc:
+        child = _child(node, element)
+        if child is not _ABSENT:
+            node = child
+            parts.append(str(element))
+    return ".".join(parts) or None
+
+
+_ABSENT = object()
+
+
+def _child(node: Any, element: str | int) -> Any:
+    if isinstance(node, dict) and isinstance(element, str):
+        return node.get(element, _ABSENT)
+    if isinstance(node, list) and isinstance(element, int) and 0 <= element < len(node):
+        return node[element]
+    return _ABSENT
+
+
+def _missing_path(body: Any, loc: Sequence[str | int]) -> str:
+    """For a missing field the last loc element is not in the body: append it to the found path."""
+    found = body_path(body, loc[:-1]) if len(loc) > 1 else None
+    name = str(loc[-1]) if loc else "body"
+    return f"{found}.{name}" if found else name
+
+
+def _supported(expected: str) -> str:
+    values = re.findall(r"'([^']*)'", expected)
+    quoted = [f"'{v}'" for v in values]
+    if len(quoted) <= 1:
+        return "".join(quoted)
+    if len(quoted) == 2:
+        return f"{quoted[0]} and {quoted[1]}"
+    return ", ".join(quoted[:-1]) + f", and {quoted[-1]}"
+
+
+def validation_error(body: Any, errors: Sequence[Mapping[str, Any]]) -> BadRequest:
+    """Turn the first pydantic error into OpenAI's 400 (message, param as dotted path, code)."""
+    if not errors:
+        return BadRequest("Invalid request.")
+    error = errors[0]
+    kind: str = error["type"]
+    loc: Sequence[str | int] = error.get("loc", ())
+    ctx: Mapping[str, Any] = error.get("ctx") or {}
+    value = error.get("input")
+    if kind in ("missing", "union_tag_not_found"):
+        missing = _missing_path(body, loc) if kind == "missing" else f"{body_path(body, loc)}.type"
+        return BadRequest(
+            f"Missing required parameter: '{missing}'.", param=missing, code="missing_required_parameter"
+        )
+    path = body_path(body, loc)
+    if kind in _EXPECTED_BY_ERROR:
+        expected = _JSON_TYPE_NAMES[_EXPECTED_BY_ERROR[kind]]
+        got = _JSON_TYPE_NAMES.get(json_type_name(value), json_type_name(value))
+        target = f"'{path}'" if path else "body"
+        return BadRequest(
+            f"Invalid type for {target}: expected {expected}, but got {got} instead.",
+            param=path,
+            code="invalid_type",
+        )
+    if kind in ("literal_error", "enum", "union_tag_invalid"):
+        expected = str(ctx.get("expected") or ctx.get("expected_tags") or "")
+        shown = value if kind != "union_tag_invalid" else ctx.get("tag", value)
+        if kind == "union_tag_invalid" and path:
+            path = f"{path}.type"
+        return BadRequest(
+            f"Invalid value: '{shown}'. Supported values are: {_supported(expected)}.",
+            param=path,
+            code="invalid_value",
+        )
+    if kind == "extra_forbidden":
+        return BadRequest(
+            f"Unrecognized request argument supplied: {path}", param=path, code="unknown_parameter"
+        )
+    message = str(error.get("msg", "Invalid value.")).removeprefix("Value error, ")
+    target = f" for '{path}'" if path else ""
+    return BadRequest(f"Invalid value{target}: {message}", param=path, code="invalid_value")
+
+
+# --- handlers -------------------------------------------------------------------------------------
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc)
+
+
+async def _request_validation(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if errors and errors[0].get("type") == "json_invalid":
+        return error_response(BadRequest(JSON_PARSE_MESSAGE))
+    body = exc.body if hasattr(exc, "body") else None
+    stripped = [{**e, "loc": tuple(e.get("loc", ()))[1:]} for e in errors]  # drop the leading "body"
+    return error_response(validation_error(body, stripped))
+
+
+async def _pydantic_validation(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ValidationError)
+    return error_response(validation_error(None, exc.errors()))
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
+        return error_response(
+            NotFound(f"Invalid URL ({request.method} {request.url.path})", code="unknown_url")
+        )
+    if exc.status_code == 405:
+        allow = (exc.headers or {}).get("Allow") or (exc.headers or {}).get("allow", "")
+        error = MethodNotAllowed(
+            f"Method not allowed: {request.method} {request.url.path}",
+            code="method_not_allowed",
+            headers={"Allow": allow} if allow else None,
+        )
+        return error_response(error)
+    generic = ApiError(str(exc.detail))
+    generic.status = exc.status_code  # type: ignore[misc]
+    return error_response(generic, exc.headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every failure path through the envelope: FastAPI's 422 and {"detail": ...} never escape.
+
+    Unexpected exceptions are answered by the request-id middleware, so that the 500 still carries
+    `x-request-id`.
+    """
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(ValidationError, _pydantic_validation)
+    app.add_exception_handler(StarletteHTTPException, _http_exception)

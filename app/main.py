@@ -1,0 +1,121 @@
+"""create_app(settings): the only place that wires the parts together."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic.json_schema import models_json_schema
+
+from app import __version__
+from app.api import graders, health
+from app.emulation import wiring
+from app.errors import install_error_handlers
+from app.grading.context import Embedder, SandboxRunner
+from app.grading.model_names import DEFAULT_ALIASES
+from app.metrics import wordnet
+from app.middleware import BearerAuthMiddleware, BodyLimitMiddleware, RequestContextMiddleware
+from app.schemas.requests import RunGraderRequest, ValidateGraderRequest
+from app.service import Runtime
+from app.settings import Settings
+from app.validation import NameGenerator
+
+log = logging.getLogger("graders_emulator.server")
+
+DESCRIPTION = (
+    "A local, faithful emulator of OpenAI's graders API: `run` and `validate` for string_check, "
+    "text_similarity, python, score_model, label_model (inside multi) and multi graders."
+)
+
+
+def _sandbox(settings: Settings) -> SandboxRunner:
+    from app.sandbox import DisabledSandbox, SandboxLimits, SandboxPool
+
+    if not settings.python_graders:
+        return DisabledSandbox()
+    limits = SandboxLimits(
+        timeout_s=settings.python_timeout_s,
+        cpu_s=settings.python_cpu_s,
+        memory_mb=settings.python_memory_mb,
+        disk_mb=settings.python_disk_mb,
+        output_kb=settings.python_output_kb,
+    )
+    return SandboxPool(settings.python_workers, limits)
+
+
+def _embedder(settings: Settings) -> Embedder | None:
+    if not settings.embeddings_base_url:
+        return None
+    from app.metrics.embeddings import OpenAIEmbeddings
+
+    return OpenAIEmbeddings(
+        settings.embeddings_base_url, settings.embeddings_api_key or "", settings.embeddings_model
+    )
+
+
+def _runtime(settings: Settings, sandbox: SandboxRunner) -> Runtime:
+    return Runtime(
+        sandbox=sandbox,
+        embedder=_embedder(settings),
+        model_aliases={**DEFAULT_ALIASES, **settings.model_aliases},
+        new_name=NameGenerator(settings.seed),
+        profile=settings.response_profile,
+        strict=settings.strict_graders,
+        max_source_bytes=settings.python_source_max_bytes,
+    )
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    sandbox = app.state.sandbox
+    if hasattr(sandbox, "start"):
+        await sandbox.start()  # returns at once; workers warm in the background
+    # WordNet takes 1-3 s to load: do it off the request path so that meteor's first call is warm.
+    threading.Thread(target=wordnet.warm_up, name="wordnet-warm-up", daemon=True).start()
+    try:
+        yield
+    finally:
+        if hasattr(sandbox, "close"):
+            await sandbox.close()
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document plus the request bodies, which the routes parse themselves (for speed)."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        _, defs = models_json_schema(
+            [(RunGraderRequest, "validation"), (ValidateGraderRequest, "validation")],
+            ref_template="#/components/schemas/{model}",
+        )
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(defs.get("$defs", {}))
+        schema["components"]["securitySchemes"] = {"ApiKeyAuth": {"type": "http", "scheme": "bearer"}}
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def create_app(settings: Settings | None = None, *, sandbox: SandboxRunner | None = None) -> FastAPI:
+    """Build the app; `sandbox` replaces the python-grader runner (tests inject fakes here)."""
+    settings = settings or Settings()
+    app = FastAPI(title="graders-emulator", version=__version__, description=DESCRIPTION, lifespan=_lifespan)
+    app.state.settings = settings
+    app.state.sandbox = sandbox if sandbox is not None else _sandbox(settings)
+    app.state.runtime = _runtime(settings, app.state.sandbox)
+    app.include_router(graders.router)
+    app.include_router(health.router)
+    install_error_handlers(app)
+    # add_middleware wraps: the last added is the outermost. Auth and the body limit sit innermost,
+    # emulation (session rewrite, faults, journal) around them, request ids around everything.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.auth:
+        app.add_middleware(BearerAuthMiddleware, keys=settings.api_keys)
+    wiring.install(app, settings)
+    app.add_middleware(RequestContextMiddleware)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app

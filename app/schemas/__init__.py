@@ -1,0 +1,1 @@
+"""Wire models only: the JSON objects of the graders endpoints, as declarations."""

@@ -1,0 +1,149 @@
+"""`{{ namespace.path }}` templates: parsing, static checks and rendering (CONTRACT §4)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import orjson
+
+NAMESPACES = ("item", "sample")
+
+# `{{` ... `}}` on one template; an opening without a closing pair stays literal text.
+_TEMPLATE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+_SEGMENT = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]")
+_HEAD = re.compile(r"[^.\[\]]*")
+
+
+class TemplateSyntaxError(ValueError):
+    """A template names a namespace other than `item`/`sample`, or is not a path: a 400."""
+
+
+class MissingVariable(LookupError):
+    """A template names a variable that the request does not have: `invalid_variable_error`."""
+
+    def __init__(self, expression: str, reason: str) -> None:
+        super().__init__(f"Variable '{expression}' could not be resolved: {reason}")
+        self.expression = expression
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One `{{ ... }}`: its namespace and the keys/indexes under it."""
+
+    expression: str
+    namespace: str
+    path: tuple[str | int, ...]
+
+
+Piece = str | Variable
+
+
+def _parse_variable(expression: str) -> Variable:
+    head = _HEAD.match(expression)
+    namespace = head.group(0) if head else ""
+    if namespace not in NAMESPACES:
+        raise TemplateSyntaxError(
+            f"Invalid template '{{{{{expression}}}}}': variables must start with one of "
+            f"{', '.join(repr(n) for n in NAMESPACES)}, got {namespace!r}."
+        )
+    path: list[str | int] = []
+    position = len(namespace)
+    for match in _SEGMENT.finditer(expression, position):
+        if match.start() != position:
+            break
+        key, index = match.groups()
+        path.append(int(index) if index is not None else key)
+        position = match.end()
+    if position != len(expression):
+        raise TemplateSyntaxError(f"Invalid template '{{{{{expression}}}}}': not a variable path.")
+    return Variable(expression, namespace, tuple(path))
+
+
+@lru_cache(maxsize=4096)
+def parse(template: str) -> tuple[Piece, ...]:
+    """Split a template into literal text and variables (cached: graders repeat across requests)."""
+    pieces: list[Piece] = []
+    position = 0
+    for match in _TEMPLATE.finditer(template):
+        if match.start() > position:
+            pieces.append(template[position : match.start()])
+        pieces.append(_parse_variable(match.group(1).strip()))
+        position = match.end()
+    if position < len(template):
+        pieces.append(template[position:])
+    return tuple(pieces)
+
+
+def check(template: str) -> None:
+    """Raise TemplateSyntaxError when the template cannot be valid for any request."""
+    parse(template)
+
+
+def _lookup(value: Any, variable: Variable) -> Any:
+    for step in variable.path:
+        if isinstance(value, Mapping) and isinstance(step, str) and step in value:
+            value = value[step]
+            continue
+        index = int(step) if isinstance(step, int) or step.isdigit() else None
+        if not (isinstance(value, list) and index is not None and index < len(value)):
+            raise MissingVariable(variable.expression, f"no {step!r} in {_describe(value)}")
+        value = value[index]  # `[n]`, or a numeric key on a list (`tools.0`)
+    return value
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "an object" if value else "an empty object"
+    if isinstance(value, list):
+        return f"a list of {len(value)}"
+    return "null" if value is None else f"a {type(value).__name__}"
+
+
+def to_text(value: Any) -> str:
+    """Strings render as themselves; anything else as compact JSON, non-ASCII kept."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def render(template: str, namespaces: Mapping[str, Any]) -> str:
+    """Fill every variable; raises MissingVariable naming the first one that is absent."""
+    pieces = parse(template)
+    if len(pieces) == 1 and isinstance(pieces[0], str):
+        return pieces[0]
+    out: list[str] = []
+    for piece in pieces:
+        if isinstance(piece, str):
+            out.append(piece)
+            continue
+        if piece.namespace not in namespaces:
+            raise MissingVariable(piece.expression, f"the request has no {piece.namespace!r}")
+        out.append(to_text(_lookup(namespaces[piece.namespace], piece)))
+    return "".join(out)
+
+
+def variables(template: str) -> Iterator[Variable]:
+    for piece in parse(template):
+        if isinstance(piece, Variable):
+            yield piece
+
+
+def sample_namespace(model_sample: str) -> dict[str, Any]:
+    """The `sample` namespace: output_json only when the sample is valid JSON (any JSON value)."""
+    sample: dict[str, Any] = {"output_text": model_sample}
+    with contextlib.suppress(orjson.JSONDecodeError):
+        sample["output_json"] = orjson.loads(model_sample)
+    sample["output_tools"] = []
+    sample["choices"] = []
+    return sample
+
+
+def namespaces(item: Any, model_sample: str) -> dict[str, Any]:
+    """Both namespaces of one request. A missing item is an empty object, as on the live API."""
+    return {"item": {} if item is None else item, "sample": sample_namespace(model_sample)}

@@ -1,21 +1,27 @@
-"""The seam between the core server and the emulation features (the only module the core imports)."""
+"""The seam between the core server and the emulation features (the only module the core imports).
+
+`install` puts the emulation state on `app.state.emulation`, adds the middleware (outermost first:
+sessions -> journal -> faults) and the `/_emulator` control plane; `for_request` gives the run route
+the model client, forced error flags and session of its request.
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
 
-from app.grading.context import ModelClient, ModelReply, ModelRequest
+from app.emulation import headers as emulation_headers
+from app.emulation.capture import JournalMiddleware
+from app.emulation.faults import REQUEST_KEY, FaultMiddleware, request_headers
+from app.emulation.sessions import SessionMiddleware, scope_state, session_of
+from app.emulation.state import EmulationState, RequestEmulationState
+from app.grading.context import ModelClient
 from app.grading.result import GradeFailure, GradeResult
-
-
-class _NoModelClient:
-    """Placeholder until canned answers land: every model call is a server error."""
-
-    async def complete(self, request: ModelRequest) -> ModelReply:
-        return ModelReply(kind="server_error", details="this build does not run model graders yet")
+from app.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -29,12 +35,75 @@ class RequestEmulation:
 
 
 def install(app: FastAPI, settings: Any) -> None:
-    """Add emulation state, middleware and the control plane to the app (called once by create_app)."""
+    """Add emulation state, middleware and the control plane to the app (called once by create_app).
+
+    Raises `app.emulation.config.ConfigError` when `settings.config` is invalid.
+    """
+    from app.api.control import router as control_router  # the router imports this package
+
+    state = EmulationState(settings)
+    app.state.emulation = state
+    # add_middleware wraps: the last added is the outermost.
+    app.add_middleware(FaultMiddleware, state=state)
+    app.add_middleware(JournalMiddleware, state=state)
+    app.add_middleware(SessionMiddleware)
+    app.include_router(control_router)
+    app.router.lifespan_context = _closing(app.router.lifespan_context, state)
+
+
+def _closing(
+    inner: Callable[[Any], AbstractAsyncContextManager[Any]], state: EmulationState
+) -> Callable[[Any], AbstractAsyncContextManager[Any]]:
+    """The app's lifespan, plus closing the upstream HTTP client at shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[Any]:
+        async with inner(app) as maybe_state:
+            try:
+                yield maybe_state
+            finally:
+                await state.aclose()
+
+    return lifespan
+
+
+def state_of(app: FastAPI) -> EmulationState:
+    """The app's emulation state (created on first use when `install` was not called)."""
+    state = getattr(app.state, "emulation", None)
+    if not isinstance(state, EmulationState):
+        settings = getattr(app.state, "settings", None)
+        state = EmulationState(settings if isinstance(settings, Settings) else Settings())
+        app.state.emulation = state
+    return state
 
 
 def for_request(request: Request) -> RequestEmulation:
     """Resolve the model client, forced flags and session of one grading request."""
-    return RequestEmulation(models=_NoModelClient())
+    state = state_of(request.app)
+    emulation = scope_state(request.scope).get(REQUEST_KEY)
+    if not isinstance(emulation, RequestEmulationState):
+        emulation = _without_middleware(request)
+    client = state.model_client(emulation)
+    emulation.client = client  # the journal reads the calls it made
+    decision = emulation.decision
+    return RequestEmulation(
+        models=client,
+        forced_failures=decision.errors,
+        session=emulation.session,
+        trace={"fault": decision.describe(), "latency_ms": decision.latency_ms},
+    )
+
+
+def _without_middleware(request: Request) -> RequestEmulationState:
+    # Reached only when the middleware did not see the request (an app built without `install`):
+    # honour the answer headers, ignore bad values (there is no one to send a 400 to from here).
+    try:
+        headers = emulation_headers.parse(request_headers(request.scope))
+    except emulation_headers.HeaderError:
+        headers = emulation_headers.EmulationHeaders()
+    emulation = RequestEmulationState(session_of(request.scope), headers)
+    scope_state(request.scope)[REQUEST_KEY] = emulation
+    return emulation
 
 
 def record(
@@ -45,4 +114,6 @@ def record(
     response_body: Any,
     result: GradeResult | None,
 ) -> None:
-    """Journal one answered request (no-op until the journal lands)."""
+    """Kept for callers of the first seam: the journal middleware records every request by itself."""
+    if result is not None:
+        request.state.grade_result = result

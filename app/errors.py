@@ -127,6 +127,11 @@ def json_type_name(value: Any) -> str:
     return _JSON_NAMES.get(type(value), "object")
 
 
+def _found_path(body: Any, loc: Sequence[str | int]) -> list[str]:
+    path = body_path(body, loc)
+    return path.split(".") if path else []
+
+
 def body_path(body: Any, loc: Sequence[str | int]) -> str | None:
     """Dotted path inside the body for a pydantic `loc`, dropping union tags and member names.
 
@@ -176,7 +181,9 @@ def validation_error(body: Any, errors: Sequence[Mapping[str, Any]]) -> BadReque
     """Turn the first pydantic error into OpenAI's 400 (message, param as dotted path, code)."""
     if not errors:
         return BadRequest("Invalid request.")
-    error = errors[0]
+    # A union (e.g. message content: string | part | list of parts) reports one error per member;
+    # the one that reaches deepest into the body is the one that explains the mistake.
+    error = max(errors, key=lambda e: len(_found_path(body, e.get("loc", ()))))
     kind: str = error["type"]
     loc: Sequence[str | int] = error.get("loc", ())
     ctx: Mapping[str, Any] = error.get("ctx") or {}

@@ -1,0 +1,180 @@
+"""Response assembly (CONTRACT §2) and validate's normalisation, without HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+import orjson
+import pytest
+
+from app.grading.context import ModelReply, ModelRequest, PythonJob, PythonOutcome
+from app.grading.result import ERROR_KEYS, SPEC_ERROR_KEYS, GradeFailure, TokenUsage
+from app.service import Runtime, parse_run, parse_validate, run, validate
+from app.validation import NameGenerator
+
+
+class Sandbox:
+    async def run(self, job: PythonJob) -> PythonOutcome:
+        return PythonOutcome(value=1)
+
+
+class Models:
+    async def complete(self, request: ModelRequest) -> ModelReply:
+        return ModelReply(kind="ok", content='{"result": 0.5, "steps": []}', usage=TokenUsage(3, 2, 1))
+
+
+def runtime(profile: str = "real", seed: int | None = 1) -> Runtime:
+    return Runtime(
+        Sandbox(), None, {"gpt-4o": "gpt-4o-2024-08-06"}, NameGenerator(seed), profile, False, 262144
+    )  # type: ignore[arg-type]
+
+
+def respond(
+    body: dict[str, Any], profile: str = "real", forced: tuple[GradeFailure, ...] = ()
+) -> tuple[bytes, dict[str, Any]]:
+    rt = runtime(profile)
+    outcome = asyncio.run(run(parse_run(body, rt), rt, Models(), forced))
+    return outcome.body, orjson.loads(outcome.body)
+
+
+STRING_CHECK = {
+    "type": "string_check",
+    "name": "g",
+    "input": "{{sample.output_text}}",
+    "reference": "{{item.a}}",
+    "operation": "eq",
+}
+SCORE = {"type": "score_model", "name": "s", "model": "gpt-4o", "input": [{"role": "user", "content": "hi"}]}
+
+
+def test_key_order_and_float_encoding() -> None:
+    raw, body = respond({"grader": STRING_CHECK, "model_sample": "x", "item": {"a": "x"}})
+    assert list(body) == ["reward", "metadata", "sub_rewards", "model_grader_token_usage_per_model"]
+    assert list(body["metadata"]) == [
+        "name",
+        "type",
+        "errors",
+        "execution_time",
+        "scores",
+        "token_usage",
+        "sampled_model_name",
+    ]
+    assert list(body["metadata"]["errors"]) == list(ERROR_KEYS)
+    assert b'"reward":1.0' in raw
+    assert isinstance(body["metadata"]["execution_time"], float)
+    assert body["metadata"] | {"execution_time": 0} == {
+        "name": "g",
+        "type": "string_check",
+        "errors": body["metadata"]["errors"],
+        "execution_time": 0,
+        "scores": {},
+        "token_usage": None,
+        "sampled_model_name": None,
+    }
+    assert not any(body["metadata"]["errors"][k] for k in ERROR_KEYS)
+
+
+def test_token_usage_object_by_default_integer_in_spec_profile() -> None:
+    _, real = respond({"grader": SCORE, "model_sample": "x"})
+    expected = {"prompt_tokens": 3, "total_tokens": 5, "completion_tokens": 2, "cached_tokens": 1}
+    assert real["metadata"]["token_usage"] == expected
+    assert list(real["metadata"]["token_usage"]) == list(expected)
+    assert real["model_grader_token_usage_per_model"] == {"gpt-4o-2024-08-06": expected}
+    assert real["metadata"]["sampled_model_name"] == "gpt-4o-2024-08-06"
+    _, spec = respond({"grader": SCORE, "model_sample": "x"}, profile="spec")
+    assert spec["metadata"]["token_usage"] == 5
+    assert list(spec["metadata"]["errors"]) == list(SPEC_ERROR_KEYS)
+
+
+def test_forced_failures_zero_the_reward_and_set_details() -> None:
+    forced = (GradeFailure("model_grader_refusal_error", "forced by test"), GradeFailure("other_error"))
+    _, body = respond({"grader": STRING_CHECK, "model_sample": "x", "item": {"a": "x"}}, forced=forced)
+    errors = body["metadata"]["errors"]
+    assert body["reward"] == 0.0
+    assert (
+        errors["model_grader_refusal_error"] is True
+        and errors["model_grader_refusal_error_details"] == "forced by test"
+    )
+    assert errors["other_error"] is True
+
+
+def test_multi_sub_rewards_by_key() -> None:
+    grader = {
+        "type": "multi",
+        "name": "m",
+        "graders": {"exact": STRING_CHECK, "py": {"type": "python", "source": "x"}},
+        "calculate_output": "exact + py",
+    }
+    _, body = respond({"grader": grader, "model_sample": "x", "item": {"a": "y"}})
+    assert body["sub_rewards"] == {"exact": 0.0, "py": 1.0}
+    assert body["reward"] == 1.0 and body["metadata"]["scores"] == {}
+
+
+def test_reference_answer_fills_item() -> None:
+    grader = {**STRING_CHECK, "reference": "{{item.reference_answer}}"}
+    _, body = respond({"grader": grader, "model_sample": "x", "reference_answer": "x"})
+    assert body["reward"] == 1.0
+
+
+def test_generated_names_are_fresh_and_seedable() -> None:
+    body = {
+        "grader": {k: v for k, v in STRING_CHECK.items() if k != "name"},
+        "model_sample": "x",
+        "item": {"a": "x"},
+    }
+    names = [respond(body)[1]["metadata"]["name"] for _ in range(2)]
+    assert all(re.fullmatch(r"grader-[A-Za-z0-9]{12}", n) for n in names)
+    first, second = NameGenerator(7), NameGenerator(7)
+    assert [first(), first()] == [second(), second()] and first() != NameGenerator(8)()
+
+
+@pytest.mark.parametrize(
+    ("grader", "expected"),
+    [
+        ({"name": "p", "source": "x", "type": "python"}, {"type": "python", "name": "p", "source": "x"}),
+        (
+            {"type": "python", "name": "p", "source": "x", "image_tag": None},
+            {"type": "python", "name": "p", "source": "x"},
+        ),
+        (
+            {"type": "python", "name": "p", "source": "x", "pass_threshold": 1},
+            {"type": "python", "name": "p", "source": "x"},
+        ),
+        (
+            {
+                "type": "score_model",
+                "name": "s",
+                "model": "m",
+                "input": [{"role": "user", "content": "c"}],
+                "sampling_params": {"seed": 1},
+            },
+            {
+                "type": "score_model",
+                "name": "s",
+                "model": "m",
+                "input": [{"role": "user", "content": "c"}],
+                "sampling_params": {"seed": 1},
+            },
+        ),
+    ],
+    ids=["type-first", "no-null-image-tag", "extras-dropped", "nested"],
+)
+def test_validate_normalises(grader: dict[str, Any], expected: dict[str, Any]) -> None:
+    rt = runtime()
+    body = orjson.loads(validate(parse_validate({"grader": grader}, rt), rt))
+    assert body == {"grader": expected}
+    assert list(body["grader"]) == list(expected)
+
+
+def test_validate_generates_names_for_sub_graders() -> None:
+    rt = runtime()
+    grader = {
+        "type": "multi",
+        "graders": {"a": {k: v for k, v in STRING_CHECK.items() if k != "name"}},
+        "calculate_output": "a",
+    }
+    body = orjson.loads(validate(parse_validate({"grader": grader}, rt), rt))["grader"]
+    assert body["name"].startswith("grader-") and body["graders"]["a"]["name"].startswith("grader-")
+    assert list(body) == ["type", "name", "graders", "calculate_output"]

@@ -55,17 +55,46 @@ class Plan:
 
 
 def spare_main(fds: SpareFds, plan: Plan) -> NoReturn:
-    """Wait for one job, run it locked down, exit. Never returns into the zygote's code."""
+    """Lock down, warm up, wait for one job, run it, exit. Never returns into the zygote's code.
+
+    Everything that does not depend on the job happens before it arrives, so a job only pays for
+    reading its frame, running `grade` and writing one line.
+    """
     code = 0
     try:
         _close_fds_except({0, 1, 2, fds.job_r, fds.result_w, fds.output, plan.landlock_fd or 0})
+        setup_error = _try_lock_down(fds, plan)
+        if setup_error is None:
+            _warm_up(plan.limits)
         job = read_frame(fds.job_r)
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if job is not None and not _zygote_gone(fds.job_r):
-            _run_locked_down(job, fds, plan)
+            if setup_error is not None:  # the sandbox failed, not the grader: the server must say so
+                _report(fds.result_w, {"server_error": "sandbox_setup_failed", "details": setup_error})
+            else:
+                result = run_grader(
+                    job.get("source", ""), job.get("sample", {}), job.get("item"), plan.limits
+                )
+                _report(fds.result_w, _with_output_check(result, plan.limits))
     except BaseException:
         code = 70
     os._exit(code)
+
+
+def _try_lock_down(fds: SpareFds, plan: Plan) -> str | None:
+    try:
+        _lock_down(fds, plan)
+    except Exception as exc:
+        return repr(exc)
+    return None
+
+
+def _warm_up(lim: SandboxLimits) -> None:
+    # Touch the code paths a job takes (compile, exec, json) while idle: the copy-on-write page faults
+    # they cause then happen before the job, not during it.
+    run_grader("def grade(sample, item):\n    return 0.0\n", {}, None, lim)
+    json.dumps({"value": 0.0})
+    sys.modules.pop("grader", None)
 
 
 def _zygote_gone(job_r: int) -> bool:
@@ -77,16 +106,6 @@ def _poll_once(fd: int) -> list[tuple[int, int]]:
     poller = select.poll()
     poller.register(fd, select.POLLIN)
     return poller.poll(0)
-
-
-def _run_locked_down(job: dict[str, Any], fds: SpareFds, plan: Plan) -> None:
-    try:
-        _lock_down(fds, plan)
-    except Exception as exc:  # the sandbox failed, not the grader: the server must say so
-        _report(fds.result_w, {"server_error": "sandbox_setup_failed", "details": repr(exc)})
-        return
-    result = run_grader(job.get("source", ""), job.get("sample", {}), job.get("item"), plan.limits)
-    _report(fds.result_w, _with_output_check(result, plan.limits))
 
 
 def _lock_down(fds: SpareFds, plan: Plan) -> None:
@@ -104,7 +123,7 @@ def _lock_down(fds: SpareFds, plan: Plan) -> None:
         mount("tmpfs", plan.job_dir, "tmpfs", MS_NOSUID | MS_NODEV, size)
     _enter_job_dir(plan.job_dir)
     limits.apply_rlimits(plan.limits)
-    _close_fds_except({0, 1, 2, fds.result_w, plan.landlock_fd or 0})
+    _close_fds_except({0, 1, 2, fds.job_r, fds.result_w, plan.landlock_fd or 0})
     if plan.landlock_fd is not None:
         landlock.restrict_self(plan.landlock_fd)
         os.close(plan.landlock_fd)

@@ -54,6 +54,7 @@ class SandboxPool:
         self._ready_info: dict[str, Any] | None = None
         self._image_tags: set[str] = set()
         self._closed = False
+        self._first_attempt = asyncio.Event()
 
     async def start(self) -> None:
         """Start the supervisors in the background and return at once; jobs wait for the first warm one."""
@@ -144,6 +145,8 @@ class SandboxPool:
     # Keeping slots filled
 
     async def _keep_slot(self, index: int) -> None:
+        if index > 0:  # on a small machine, N zygotes importing at once all get warm N times later
+            await self._first_attempt.wait()
         failures = 0
         while not self._closed:
             try:
@@ -166,6 +169,7 @@ class SandboxPool:
                 )
 
     def _slot_failed(self, index: int, failures: int, exc: Exception) -> None:
+        self._first_attempt.set()
         self._last_error = f"{type(exc).__name__}: {exc}"
         logger.error("sandbox worker %d failed to start (attempt %d): %s", index, failures, self._last_error)
         if failures >= FAILURES_BEFORE_UNAVAILABLE:
@@ -174,6 +178,7 @@ class SandboxPool:
                 self._unavailable.set()
 
     def _slot_ready(self, index: int, worker: Worker) -> None:
+        self._first_attempt.set()
         self._failing.discard(index)
         if not self._closed:
             self._unavailable.clear()

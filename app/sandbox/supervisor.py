@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import importlib
 import os
 import select
@@ -68,6 +69,8 @@ class Zygote:
             bool(config.get("force_unprivileged")), self.base_dir, self.job_root
         )
         self.spare: Spare | None = None
+        self.running: Spare | None = None
+        gc.freeze()  # keep the collector from touching (and so copying) the preloaded objects in children
 
     # -----------------------------------------------------------------------------------------
     # Spares
@@ -112,20 +115,25 @@ class Zygote:
     # Jobs
 
     def run(self, job: dict[str, Any], ctl_in: int) -> dict[str, Any]:
+        """Hand the job to the spare and watch it; the caller replies, then calls `finish_job`."""
         spare = self._take_spare()
+        self.running = spare
         try:
-            try:
-                write_frame(spare.job_w, job)
-            except BrokenPipeError:  # the idle spare died (nothing a job did); one fresh try
-                self._discard(spare)
-                spare = self._take_spare()
-                write_frame(spare.job_w, job)
-            end = self._watch(spare, ctl_in)
-            reply = outcome.reply_for(end, self.limits)
-            reply["stdout"] = _read_output(spare.output)
-            return reply
-        finally:
+            write_frame(spare.job_w, job)
+        except BrokenPipeError:  # the idle spare died (nothing a job did); one fresh try
             self._discard(spare)
+            spare = self.running = self._take_spare()
+            write_frame(spare.job_w, job)
+        end = self._watch(spare, ctl_in)
+        reply = outcome.reply_for(end, self.limits)
+        reply["stdout"] = _read_output(spare.output)
+        return reply
+
+    def finish_job(self) -> None:
+        """Reap the last job's child and clean up after it, off the request path."""
+        if self.running is not None:
+            self._discard(self.running)
+            self.running = None
 
     def _take_spare(self) -> Spare:
         spare, self.spare = self.spare or self.fork_spare(), None
@@ -155,6 +163,9 @@ class Zygote:
                 elif fd == ctl_in:  # the server closed our pipe: stop everything
                     _kill(spare.pid)
                     raise SystemExit(0)
+            if b"\n" in result:  # the child's last act: answer now, reap after replying
+                _kill(spare.pid)
+                return outcome.ChildEnd(bytes(result), 0, 0.0)
             if self.protections.disk_watchdog and not exited and _too_big(spare.job_dir, self.limits.disk_mb):
                 disk_exceeded = True
                 break
@@ -175,6 +186,7 @@ class Zygote:
         _reap_strays()
 
     def shutdown(self) -> None:
+        self.finish_job()
         if self.spare is not None:
             self._discard(self.spare)
             self.spare = None
@@ -189,6 +201,7 @@ class Zygote:
                 return
             if message.get("op") == "run":
                 write_frame(ctl_out, self.run(message["job"], ctl_in))
+                self.finish_job()
 
 
 def preload(modules: list[str] | tuple[str, ...]) -> dict[str, Any]:

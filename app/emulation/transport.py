@@ -2,7 +2,8 @@
 
 A dropped connection must carry no response at all: an ASGI app that raises before
 `http.response.start` gets a 500 from uvicorn, so the connection is closed through the server's
-transport (uvicorn's receive is a bound method of its request cycle, which holds it).
+transport, found on uvicorn's request cycle: the owner of the server's receive method, or of the task
+running the request (other middleware may wrap receive).
 """
 
 from __future__ import annotations
@@ -14,10 +15,20 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-def _transport(raw_receive: Any) -> asyncio.BaseTransport | None:
-    cycle = getattr(raw_receive, "__self__", None)
-    transport = getattr(cycle, "transport", None)
-    return transport if isinstance(transport, asyncio.BaseTransport) else None
+def _transport(raw_receive: Any) -> Any:
+    for cycle in (getattr(raw_receive, "__self__", None), _task_owner()):
+        transport = getattr(cycle, "transport", None)
+        # Duck-typed: uvloop's transports are not asyncio.BaseTransport subclasses.
+        if callable(getattr(transport, "close", None)) and callable(getattr(transport, "is_closing", None)):
+            return transport
+    return None
+
+
+def _task_owner() -> Any:
+    # uvicorn runs each request as a task of `cycle.run_asgi(app)`: the coroutine's `self` is the cycle.
+    task = asyncio.current_task()
+    frame = getattr(task.get_coro() if task else None, "cr_frame", None)
+    return frame.f_locals.get("self") if frame is not None else None
 
 
 async def until_disconnect(receive: Receive) -> None:
@@ -26,12 +37,13 @@ async def until_disconnect(receive: Receive) -> None:
         pass
 
 
-async def drop(receive: Receive, send: Send, raw_receive: Any) -> None:
-    """Close the connection without sending a byte."""
+async def drop(receive: Receive, send: Send, raw_receive: Any, *, started: bool = False) -> None:
+    """Close the connection without sending a(nother) byte."""
     transport = _transport(raw_receive)
     if transport is None:
-        # Without the transport, headers and then a closed connection is the closest a server gets.
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1")]})
+        # Without the transport, an unfinished response makes the server close the connection.
+        if not started:
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1")]})
         return
     transport.close()
     # Wait until the server has seen the close, so it does not answer a 500 for the unanswered request.
@@ -67,7 +79,7 @@ async def truncate(app: ASGIApp, scope: Scope, receive: Receive, send: Send, raw
     start, body = await _capture(app, scope, receive)
     await send(start)
     await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
-    await drop(receive, send, raw_receive)
+    await drop(receive, send, raw_receive, started=True)
 
 
 async def malformed(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:

@@ -1,0 +1,82 @@
+"""Every error flag can be forced per request and reads back through the official SDK."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+import pytest
+from emulation_helpers import KEY, STRING_CHECK, run
+
+from app.grading.result import DETAIL_KEY, FLAGS
+from app.testing import RunningServer
+
+
+@pytest.mark.parametrize("flag", FLAGS, ids=FLAGS)
+def test_forced_flag_reads_back(sdk: openai.OpenAI, flag: str) -> None:
+    result = run(sdk, STRING_CHECK, headers={"x-emulator-errors": flag, "x-emulator-error-details": "why"})
+    errors: dict[str, Any] = result.metadata.errors.to_dict()
+    assert result.reward == 0.0
+    assert errors[flag] is True
+    assert [key for key, value in errors.items() if value is True] == [flag]
+    detail_key = DETAIL_KEY[flag]
+    if detail_key is not None:
+        assert errors[detail_key] == "why"
+
+
+def test_several_flags_at_once(sdk: openai.OpenAI) -> None:
+    result = run(sdk, STRING_CHECK, headers={"x-emulator-errors": "other_error, model_grader_parse_error"})
+    errors = result.metadata.errors.to_dict()
+    assert errors["other_error"] and errors["model_grader_parse_error"]
+    assert errors["model_grader_parse_error_details"] == "forced by the x-emulator-errors header"
+
+
+def test_without_header_the_grader_passes(sdk: openai.OpenAI) -> None:
+    assert run(sdk, STRING_CHECK).reward == 1.0
+
+
+def test_unknown_flag_is_a_400(sdk: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        run(sdk, STRING_CHECK, headers={"x-emulator-errors": "other_error,no_such_flag"})
+    error = caught.value.body
+    assert isinstance(error, dict)
+    assert "unknown error flag 'no_such_flag'" in error["message"]
+    assert (error["type"], error["param"], error["code"]) == ("invalid_request_error", None, None)
+
+
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        ("x-emulator-score", "high"),
+        ("x-emulator-status", "200"),
+        ("x-emulator-fault", "explode"),
+        ("x-emulator-latency-ms", "-1"),
+        ("x-emulator-retry-after-ms", "61000"),
+        ("x-emulator-should-retry", "maybe"),
+    ],
+)
+def test_bad_header_values_are_400s_naming_the_header(sdk: openai.OpenAI, header: str, value: str) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        run(sdk, STRING_CHECK, headers={header: value})
+    assert f"'{header}'" in caught.value.message
+
+
+def test_bad_session_header_is_a_400(server: RunningServer) -> None:
+    with (
+        openai.OpenAI(base_url=server.base_url, api_key=KEY) as client,
+        pytest.raises(openai.BadRequestError) as caught,
+    ):
+        run(client, STRING_CHECK, headers={"x-emulator-session": "no spaces"})
+    assert "'x-emulator-session'" in caught.value.message
+
+
+def test_flags_forced_by_a_fault_rule(sdk: openai.OpenAI, control: Any) -> None:
+    rule = {
+        "kind": "fault",
+        "match": {"grader_name": "exact"},
+        "errors": {"sample_parse_error": "bad sample"},
+    }
+    control.post("rules", json=rule).raise_for_status()
+    errors = run(sdk, STRING_CHECK).metadata.errors.to_dict()
+    assert errors["sample_parse_error"] is True
+    assert errors["sample_parse_error_details"] == "bad sample"

@@ -216,7 +216,10 @@ def describe(exc: BaseException, lim: SandboxLimits) -> str:
 
 
 def _exception_only(exc: BaseException) -> str:
-    return "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    lines = "".join(traceback.format_exception_only(type(exc), exc)).rstrip().splitlines()
+    if isinstance(exc, SyntaxError) and len(lines) > 1:  # the exception line first, then where it is
+        return "\n".join([f"{lines[-1]} (line {exc.lineno})", *lines[:-1]])
+    return "\n".join(lines)
 
 
 def _traceback_tail(exc: BaseException) -> str:

@@ -68,10 +68,10 @@ class SandboxPool:
         """Stop every zygote (their children die with them) and remove their directories."""
         self._closed = True
         self._unavailable.set()
+        await asyncio.gather(*(worker.stop() for worker in list(self._live)), return_exceptions=True)
         for task in self._slots:
             task.cancel()
         await asyncio.gather(*self._slots, return_exceptions=True)
-        await asyncio.gather(*(worker.stop() for worker in list(self._live)), return_exceptions=True)
         self._live.clear()
 
     def protections(self) -> dict[str, object]:

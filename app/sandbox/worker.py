@@ -75,12 +75,11 @@ class Worker:
         worker = cls(proc, base_dir, {})
         try:
             worker.ready = await worker._exchange({**config, "base_dir": base_dir}, START_TIMEOUT_S)
-        except WorkerLost:
-            await worker.kill()
+            if worker.ready.get("op") != "ready":
+                raise WorkerLost(f"zygote answered {worker.ready!r} instead of ready")
+        except BaseException:  # including cancellation by close(): never leave a zygote behind
+            worker.kill_now()
             raise
-        if worker.ready.get("op") != "ready":
-            await worker.kill()
-            raise WorkerLost(f"zygote answered {worker.ready!r} instead of ready")
         return worker
 
     async def run(self, job: dict[str, Any], timeout_s: float) -> dict[str, Any]:
@@ -105,6 +104,13 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.proc.wait(), grace_s)
         await self.kill()
+
+    def kill_now(self) -> None:
+        """SIGKILL without waiting (usable while being cancelled); asyncio reaps it later."""
+        if self.alive:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+        shutil.rmtree(self.base_dir, ignore_errors=True)
 
     async def kill(self) -> None:
         if self.alive:

@@ -1,4 +1,4 @@
-"""bleu, gleu and meteor: nltk's sentence-level scores on NLTK word tokens, the reference as the only reference."""
+"""bleu, gleu and meteor: nltk's sentence-level scores on NLTK word tokens, one reference."""
 
 from __future__ import annotations
 
@@ -26,17 +26,23 @@ def _bleu_scorer() -> Callable[[list[str], list[str]], float]:
 
 
 @cache
-def _gleu_scorer() -> Callable[..., Any]:
+def _gleu_scorer() -> Callable[[list[str], list[str]], float]:
     from nltk.translate.gleu_score import sentence_gleu
 
-    return sentence_gleu
+    def gleu_of(ref: list[str], hyp: list[str]) -> float:
+        return float(sentence_gleu([ref], hyp))
+
+    return gleu_of
 
 
 @cache
-def _meteor_scorer() -> Callable[..., Any]:
+def _meteor_scorer() -> Callable[[list[str], list[str], Any], float]:
     from nltk.translate.meteor_score import meteor_score
 
-    return meteor_score
+    def meteor_of(ref: list[str], hyp: list[str], reader: Any) -> float:
+        return float(meteor_score([ref], hyp, wordnet=reader))
+
+    return meteor_of
 
 
 def bleu(input: str, reference: str) -> float:
@@ -53,7 +59,7 @@ def gleu(input: str, reference: str) -> float:
     hyp, ref = word_tokens(input), word_tokens(reference)
     if not hyp or not ref:
         return 0.0
-    return float(_gleu_scorer()([ref], hyp))
+    return _gleu_scorer()(ref, hyp)
 
 
 def meteor(input: str, reference: str) -> float:
@@ -66,4 +72,4 @@ def meteor(input: str, reference: str) -> float:
     hyp, ref = word_tokens(input), word_tokens(reference)
     if not hyp or not ref:
         return 0.0
-    return float(_meteor_scorer()([ref], hyp, wordnet=reader))
+    return _meteor_scorer()(ref, hyp, reader)

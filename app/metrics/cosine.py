@@ -56,7 +56,7 @@ def lexical_cosine(input: str, reference: str) -> float:
 
 
 def cosine_of_vectors(a: Sequence[float], b: Sequence[float]) -> float:
-    """Cosine similarity of two embedding vectors, clamped to [0, 1]; 0.0 when either is zero or not finite."""
+    """Cosine similarity of two vectors, clamped to [0, 1]; 0.0 when either is zero or not finite."""
     if len(a) != len(b):
         raise ValueError(f"vectors differ in length: {len(a)} and {len(b)}")
     dot = math.fsum(x * y for x, y in zip(a, b, strict=True))
@@ -64,4 +64,3 @@ def cosine_of_vectors(a: Sequence[float], b: Sequence[float]) -> float:
     if not norms or not math.isfinite(dot / norms):
         return 0.0
     return min(1.0, max(0.0, dot / norms))
-

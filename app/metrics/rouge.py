@@ -1,4 +1,4 @@
-"""rouge_1..rouge_5 and rouge_l: rouge-score's F-measures, recomputed on its own tokens (rouge_l with a fast LCS)."""
+"""rouge_1..rouge_5 and rouge_l: rouge-score's F-measures on its tokens, rouge_l with a fast LCS."""
 
 from __future__ import annotations
 

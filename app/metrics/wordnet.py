@@ -1,4 +1,4 @@
-"""Offline WordNet 3.0 for METEOR: found in NLTK's data paths or copied once from Debian's; never downloaded."""
+"""Offline WordNet 3.0 for METEOR: found in NLTK's data paths or copied once from Debian's."""
 
 from __future__ import annotations
 
@@ -27,12 +27,13 @@ INSTALL_HINT = (
     "METEOR needs WordNet 3.0, which the emulator never downloads at run time. Install it with one of: "
     "`apt-get install --no-install-recommends wordnet-base` (Debian/Ubuntu; it is copied once into "
     f"${DATA_DIR_ENV} or ~/.cache/graders-emulator/nltk_data); "
-    "`python -m nltk.downloader -d /usr/share/nltk_data wordnet` (or any standard NLTK data path, or $NLTK_DATA); "
+    "`python -m nltk.downloader -d /usr/share/nltk_data wordnet` "
+    "(or into any standard NLTK data path, or $NLTK_DATA); "
     "or run the graders-emulator Docker image, which includes it."
 )
 
 # The lexicographer files in the order of `man 5 lexnames`; Debian's wordnet-base lacks this index file.
-_LEXNAMES = (
+_LEXNAMES = (  # noqa: SIM905 - one string reads like the man page
     "adj.all adj.pert adv.all noun.Tops noun.act noun.animal noun.artifact noun.attribute noun.body "
     "noun.cognition noun.communication noun.event noun.feeling noun.food noun.group noun.location "
     "noun.motive noun.object noun.person noun.phenomenon noun.plant noun.possession noun.process "
@@ -55,11 +56,12 @@ State = Literal["not_loaded", "loading", "loaded", "missing"]
 
 def lexnames_text() -> str:
     """The `lexnames` file WordNetCorpusReader requires: `NN<TAB>name<TAB>pos-number` per line."""
-    return "".join(f"{i:02d}\t{name}\t{_POS_NUMBER[name.split('.')[0]]}\n" for i, name in enumerate(_LEXNAMES))
+    lines = (f"{i:02d}\t{name}\t{_POS_NUMBER[name.split('.')[0]]}\n" for i, name in enumerate(_LEXNAMES))
+    return "".join(lines)
 
 
 def default_data_dir() -> Path:
-    """Where WordNet is materialised: $GRADERS_EMULATOR_NLTK_DATA, else ~/.cache/graders-emulator/nltk_data."""
+    """Where WordNet is copied to: $GRADERS_EMULATOR_NLTK_DATA, else ~/.cache/graders-emulator/nltk_data."""
     configured = os.environ.get(DATA_DIR_ENV)
     if configured:
         return Path(configured).expanduser()
@@ -236,8 +238,8 @@ class WordNetLoader:
                 return self._use(data_dir, root)
         searched = ", ".join([*paths, data_dir])
         raise MetricUnavailable(
-            f"WordNet was not found (searched {RESOURCE} in: {searched}; Debian files in {self._debian_dir}). "
-            + INSTALL_HINT
+            f"WordNet was not found (searched {RESOURCE} in: {searched}; "
+            f"Debian files in {self._debian_dir}). " + INSTALL_HINT
         )
 
     def _use(self, path: str, root: Any) -> Any:
@@ -250,10 +252,13 @@ _default = WordNetLoader()
 
 
 def configure(
-    *, data_dir: Path | None = None, search_paths: Sequence[str | Path] | None = None, debian_dir: Path = DEBIAN_DIR
+    *,
+    data_dir: Path | None = None,
+    search_paths: Sequence[str | Path] | None = None,
+    debian_dir: Path = DEBIAN_DIR,
 ) -> None:
     """Replace the process-wide loader (e.g. with Settings.nltk_data); the next load searches again."""
-    global _default
+    global _default  # noqa: PLW0603 - one loader per process, replaced only by configuration
     _default = WordNetLoader(data_dir=data_dir, search_paths=search_paths, debian_dir=debian_dir)
 
 
@@ -268,5 +273,5 @@ def warm_up() -> None:
 
 
 def status() -> dict[str, str]:
-    """For the readiness endpoint: {"wordnet": not_loaded|loading|loaded|missing, "source": path[, "detail"]}."""
+    """For readiness: {"wordnet": not_loaded|loading|loaded|missing, "source": path[, "detail": why]}."""
     return _default.status()

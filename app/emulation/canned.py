@@ -94,7 +94,7 @@ def answer_reply(answer: ModelAnswer) -> ModelReply:
         return ModelReply(kind="refusal", details=answer.refusal, model=answer.model)
     if answer.server_error is not None:
         return ModelReply(kind="server_error", details=answer.server_error, model=answer.model)
-    if answer.max_tokens not in (None, False):
+    if answer.max_tokens is not None and answer.max_tokens is not False:
         details = answer.max_tokens if isinstance(answer.max_tokens, str) else "max tokens reached (canned)"
         return ModelReply(kind="max_tokens", details=details, model=answer.model)
     return ModelReply(kind="ok", content=answer_content(answer), model=answer.model)

@@ -91,6 +91,11 @@ class ModelMatch(_Strict):
 _ANSWER_KINDS = ("score", "label", "raw", "refusal", "server_error", "max_tokens")
 
 
+def _set(value: object) -> bool:
+    # Identity, not equality: a score of 0 is an answer, `max_tokens: false` is not.
+    return value is not None and value is not False
+
+
 class ModelAnswer(_Strict):
     """What a canned model answers: exactly one of score, label, raw, refusal, server_error, max_tokens."""
 
@@ -107,7 +112,7 @@ class ModelAnswer(_Strict):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ModelAnswer:
-        chosen = [kind for kind in _ANSWER_KINDS if getattr(self, kind) not in (None, False)]
+        chosen = [kind for kind in _ANSWER_KINDS if _set(getattr(self, kind))]
         if len(chosen) != 1:
             raise ValueError(
                 f"an answer needs exactly one of {', '.join(_ANSWER_KINDS)}; got {chosen or 'none'}"
@@ -116,7 +121,7 @@ class ModelAnswer(_Strict):
 
     @property
     def kind(self) -> str:
-        return next(kind for kind in _ANSWER_KINDS if getattr(self, kind) not in (None, False))
+        return next(kind for kind in _ANSWER_KINDS if _set(getattr(self, kind)))
 
 
 class ModelRule(_Strict):

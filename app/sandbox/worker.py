@@ -110,6 +110,9 @@ class Worker:
         if self.alive:
             with contextlib.suppress(ProcessLookupError):
                 self.proc.kill()
+        transport = getattr(self.proc, "_transport", None)
+        if transport is not None:
+            transport.close()
         shutil.rmtree(self.base_dir, ignore_errors=True)
 
     async def kill(self) -> None:
@@ -117,4 +120,9 @@ class Worker:
             with contextlib.suppress(ProcessLookupError):
                 self.proc.kill()
         await self.proc.wait()
+        # asyncio's Process has no public close; without it the transport is only closed by the
+        # garbage collector, possibly after the loop is gone (an "Event loop is closed" warning).
+        transport = getattr(self.proc, "_transport", None)
+        if transport is not None:
+            transport.close()
         shutil.rmtree(self.base_dir, ignore_errors=True)

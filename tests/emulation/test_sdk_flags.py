@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import openai
@@ -14,7 +15,13 @@ from app.testing import RunningServer
 
 @pytest.mark.parametrize("flag", FLAGS, ids=FLAGS)
 def test_forced_flag_reads_back(sdk: openai.OpenAI, flag: str) -> None:
-    result = run(sdk, STRING_CHECK, headers={"x-emulator-errors": flag, "x-emulator-error-details": "why"})
+    raw = sdk.fine_tuning.alpha.graders.with_raw_response.run(
+        grader=STRING_CHECK,  # type: ignore[arg-type]
+        model_sample="Paris",
+        item={"answer": "Paris"},
+        extra_headers={"x-emulator-errors": flag, "x-emulator-error-details": "why"},
+    )
+    result = raw.parse()
     errors: dict[str, Any] = result.metadata.errors.to_dict()
     assert result.reward == 0.0
     assert errors[flag] is True
@@ -22,6 +29,8 @@ def test_forced_flag_reads_back(sdk: openai.OpenAI, flag: str) -> None:
     detail_key = DETAIL_KEY[flag]
     if detail_key is not None:
         assert errors[detail_key] == "why"
+    else:  # no details key on the wire: the core reports the text in a response header
+        assert json.loads(raw.headers["x-emulator-error-details"]) == {flag: "why"}
 
 
 def test_several_flags_at_once(sdk: openai.OpenAI) -> None:

@@ -54,6 +54,8 @@ def score(metric: str, input: str, reference: str) -> float:
 
 def clamp(value: float) -> float:
     """`value` as a float in [0, 1]; NaN (never expected) becomes 0.0 rather than leaking into a reward."""
+    if type(value) is float and 0.0 <= value <= 1.0:  # the usual case, kept cheap for short texts
+        return value
     value = float(value)
     if math.isnan(value):
         return 0.0

@@ -5,6 +5,9 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING
 
+# rouge-score's tokenizer module, the one its DefaultTokenizer calls; it imports only `re` and `six`.
+from rouge_score.tokenize import tokenize as _rouge_tokenize
+
 if TYPE_CHECKING:
     from nltk.tokenize.destructive import NLTKWordTokenizer
 
@@ -26,8 +29,5 @@ def word_tokens(text: str) -> list[str]:
 
 def rouge_tokens(text: str) -> list[str]:
     """rouge-score's default tokens (lowercased, runs of [a-z0-9]), no stemming."""
-    # rouge_score.tokenize is the module its DefaultTokenizer calls; it imports only `re` and `six`.
-    from rouge_score.tokenize import tokenize
-
-    tokens: list[str] = tokenize(text, None)
+    tokens: list[str] = _rouge_tokenize(text, None)
     return tokens

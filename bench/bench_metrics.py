@@ -85,7 +85,7 @@ def _compare(
     ours: Callable[[], object], theirs: Callable[[], object], rounds: int = 15
 ) -> tuple[float, float]:
     """Best per-call time of each side, batches alternating so that load from other processes hits both."""
-    number = min(_batch_size(ours, 0.01), _batch_size(theirs, 0.01))
+    number = min(_batch_size(ours, 0.005), _batch_size(theirs, 0.005))
     ours_t, theirs_t = [], []
     for _ in range(rounds):
         ours_t.append(_per_call(ours, number))

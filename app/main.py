@@ -105,6 +105,10 @@ def create_app(settings: Settings | None = None, *, sandbox: SandboxRunner | Non
     settings = settings or Settings()
     app = FastAPI(title="graders-emulator", version=__version__, description=DESCRIPTION, lifespan=_lifespan)
     app.state.settings = settings
+    if settings.nltk_data is not None:
+        wordnet.configure(
+            data_dir=settings.nltk_data
+        )  # process-wide: only when asked, it drops a loaded WordNet
     app.state.sandbox = sandbox if sandbox is not None else _sandbox(settings)
     app.state.runtime = _runtime(settings, app.state.sandbox)
     app.include_router(graders.router)

@@ -7,7 +7,7 @@ from typing import Any
 import anyio.to_thread
 
 from app import metrics, templating
-from app.grading.context import GradingContext
+from app.grading.context import Embedder, GradingContext
 from app.grading.result import GradeResult
 from app.schemas.graders import TextSimilarityGrader
 
@@ -16,6 +16,13 @@ from app.schemas.graders import TextSimilarityGrader
 # that one large request never stalls the others.
 INLINE_LIMIT = 2048
 ALWAYS_THREADED = frozenset({"meteor"})
+
+
+async def _embedded_cosine(embedder: Embedder, text: str, reference: str) -> float:
+    if not text or not reference:
+        return 0.0  # embeddings endpoints refuse empty strings; the lexical default also gives 0.0
+    first, second = await embedder.embed([text, reference])
+    return metrics.cosine_of_vectors(first, second)
 
 
 async def grade(
@@ -27,8 +34,7 @@ async def grade(
     metric = grader.evaluation_metric
     try:
         if metric == "cosine" and context.embedder is not None:
-            first, second = await context.embedder.embed([text, reference])
-            value = metrics.cosine_of_vectors(first, second)
+            value = await _embedded_cosine(context.embedder, text, reference)
         elif metric in ALWAYS_THREADED or len(text) + len(reference) > INLINE_LIMIT:
             value = await anyio.to_thread.run_sync(metrics.score, metric, text, reference)
         else:

@@ -1,0 +1,54 @@
+# Two commands do all the set-up on a fresh machine: `make serve` and `make test`.
+# Everything installs into .venv (and tests/contract/node/node_modules); nothing global but WordNet.
+
+VENV   ?= .venv
+PYTHON ?= python3
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+NODE_STAMP := tests/contract/node/node_modules/.package-lock.json
+PYTEST_ARGS ?=
+
+.PHONY: install serve test lint wordnet node bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[python-graders,dev]'
+	touch $@
+
+# METEOR needs WordNet 3.0, never downloaded at run time: Debian's wordnet-base (root + apt), or an
+# existing NLTK data dir. The emulator finds either by itself.
+wordnet:
+	@if [ -f /usr/share/wordnet/data.noun ] || $(BIN)/python -c "import nltk; nltk.data.find('corpora/wordnet')" 2>/dev/null; then \
+	  echo "WordNet: found"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get install -y -qq --no-install-recommends wordnet-base >/dev/null 2>&1 || \
+	   (apt-get update -qq && apt-get install -y -qq --no-install-recommends wordnet-base >/dev/null)) && echo "WordNet: installed wordnet-base"; \
+	else \
+	  echo "WordNet is missing: run 'sudo apt-get install wordnet-base' (or 'python -m nltk.downloader wordnet')"; exit 1; \
+	fi
+
+node: $(NODE_STAMP)
+
+$(NODE_STAMP): tests/contract/node/package.json tests/contract/node/package-lock.json
+	npm ci --prefix tests/contract/node --no-audit --no-fund --loglevel=error
+
+serve: install
+	$(BIN)/graders-emulator serve
+
+test: install wordnet node
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python bench/bench_http.py
+	$(BIN)/python bench/bench_metrics.py
+
+clean:
+	rm -rf $(VENV) tests/contract/node/node_modules

@@ -242,3 +242,54 @@ def test_formula_failure_is_a_flag() -> None:
     result = run({"type": "multi", "graders": {"a": sub}, "calculate_output": "1 / a"})
     assert result.reward == 0.0 and result.failed_flags == ("formula_parse_error",)
     assert result.sub_rewards == {"a": 0.0}
+
+
+class FakeEmbedder:
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.calls: list[list[str]] = []
+
+    async def embed(self, texts: Any) -> list[list[float]]:
+        self.calls.append(list(texts))
+        if self.fail:
+            raise ConnectionError("embeddings endpoint down")
+        return [[1.0, 0.0], [0.6, 0.8]]
+
+
+@pytest.mark.parametrize(
+    ("embedder", "sample", "reward", "flag", "calls"),
+    [
+        (FakeEmbedder(), "text", 0.6, None, 1),
+        (FakeEmbedder(), "", 0.0, None, 0),
+        (FakeEmbedder(fail=True), "text", 0.0, "other_error", 1),
+    ],
+    ids=["vectors", "empty-skips-backend", "backend-down"],
+)
+def test_cosine_uses_a_configured_embedder(
+    embedder: FakeEmbedder, sample: str, reward: float, flag: str | None, calls: int
+) -> None:
+    grader = GRADER.validate_python(
+        {
+            "type": "text_similarity",
+            "input": "{{sample.output_text}}",
+            "reference": "ref",
+            "evaluation_metric": "cosine",
+        }
+    )
+    context = GradingContext(FakeSandbox(PythonOutcome(value=1.0)), FakeModels(), embedder, {})
+    result = asyncio.run(grade(grader, templating.namespaces(None, sample), context))
+    assert result.reward == pytest.approx(reward)
+    assert result.failed_flags == ((flag,) if flag else ())
+    assert len(embedder.calls) == calls
+
+
+def test_meteor_without_wordnet_is_other_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app import metrics
+
+    def missing(*args: object) -> float:
+        raise metrics.MetricUnavailable("WordNet 3.0 was not found: apt-get install wordnet-base")
+
+    monkeypatch.setitem(metrics.METRICS, "meteor", missing)
+    result = run({"type": "text_similarity", "input": "a", "reference": "a", "evaluation_metric": "meteor"})
+    assert result.failed_flags == ("other_error",)
+    assert "wordnet-base" in (result.failures[0].details or "")

@@ -8,10 +8,8 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.emulation.journal import BODY_CAP, JournalEntry
-from app.emulation.sessions import ORIGINAL_PATH_KEY, scope_state, session_of
+from app.emulation.sessions import ORIGINAL_PATH_KEY, REQUEST_KEY, scope_state, session_of
 from app.emulation.state import EmulationState, RequestEmulationState
-
-REQUEST_KEY = "emulation"  # the same key faults.py stores the request's emulation state under
 
 
 class _Body:
@@ -90,4 +88,3 @@ def _fill(entry: JournalEntry, state: dict[str, Any]) -> None:
         if emulation.client is not None:
             entry.model_calls = emulation.client.calls
     entry.result = state.get("grade_result")
-    entry.grader = state.get("grader")

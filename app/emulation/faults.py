@@ -14,10 +14,8 @@ from app.emulation import transport
 from app.emulation.envelopes import invalid_request, is_retryable, send_json, status_envelope
 from app.emulation.headers import HeaderError, parse
 from app.emulation.rules import RequestView
-from app.emulation.sessions import RAW_RECEIVE_KEY, scope_state, session_of
+from app.emulation.sessions import RAW_RECEIVE_KEY, REQUEST_KEY, scope_state, session_of
 from app.emulation.state import EmulationState, FaultDecision, RequestEmulationState
-
-REQUEST_KEY = "emulation"
 
 
 def request_headers(scope: Scope) -> dict[str, str]:

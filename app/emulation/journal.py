@@ -96,7 +96,6 @@ class JournalEntry:
     forced_errors: list[dict[str, Any]] = field(default_factory=list)
     model_calls: list[dict[str, Any]] = field(default_factory=list)
     result: GradeResult | None = None
-    grader: Any = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -114,10 +113,17 @@ class JournalEntry:
     @property
     def grader_name(self) -> str | None:
         """The name the response reported (generated names included), else the one sent."""
+        return self._grader_field("name")
+
+    @property
+    def grader_type(self) -> str | None:
+        return self._grader_field("type")
+
+    def _grader_field(self, key: str) -> str | None:
         for source in (self.response_json, self.request_json):
-            name = _grader_name(source)
-            if name is not None:
-                return name
+            value = _grader_field(source, key)
+            if value is not None:
+                return value
         return None
 
     def to_json(self) -> dict[str, Any]:
@@ -131,6 +137,7 @@ class JournalEntry:
             "original_path": self.original_path,
             "query": self.query,
             "grader_name": self.grader_name,
+            "grader_type": self.grader_type,
             "headers": masked_headers(self.raw_headers),
             "body": self.request_json,
             "status": self.status,
@@ -143,12 +150,12 @@ class JournalEntry:
         }
 
 
-def _grader_name(body: Any) -> str | None:
+def _grader_field(body: Any, key: str) -> str | None:
     if not isinstance(body, Mapping):
         return None
     holder = body.get("metadata") if "metadata" in body else body.get("grader")
-    name = holder.get("name") if isinstance(holder, Mapping) else None
-    return name if isinstance(name, str) else None
+    value = holder.get(key) if isinstance(holder, Mapping) else None
+    return value if isinstance(value, str) else None
 
 
 def _grading(result: GradeResult | None) -> dict[str, Any] | None:

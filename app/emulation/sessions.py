@@ -17,6 +17,7 @@ from app.emulation.headers import SESSION
 SESSION_KEY = "emulator_session"
 ORIGINAL_PATH_KEY = "emulator_original_path"
 RAW_RECEIVE_KEY = "emulator_raw_receive"
+REQUEST_KEY = "emulation"  # the request's RequestEmulationState (set by the fault middleware)
 SESSION_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 _SESSION_URL = re.compile(r"^/_emulator/sessions/([A-Za-z0-9._-]{1,128})(/v1(?:/.*)?)$")
 

@@ -97,4 +97,4 @@ class Scope:
 
     @classmethod
     def create(cls, name: str | None, seed: int | None = None) -> Scope:
-        return cls(name, RuleSet("rule_" if name is None else f"{name}:rule_"), seed)
+        return cls(name, RuleSet("rule_"), seed)

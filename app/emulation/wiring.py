@@ -16,8 +16,8 @@ from fastapi import FastAPI, Request
 
 from app.emulation import headers as emulation_headers
 from app.emulation.capture import JournalMiddleware
-from app.emulation.faults import REQUEST_KEY, FaultMiddleware, request_headers
-from app.emulation.sessions import SessionMiddleware, scope_state, session_of
+from app.emulation.faults import FaultMiddleware, request_headers
+from app.emulation.sessions import REQUEST_KEY, SessionMiddleware, scope_state, session_of
 from app.emulation.state import EmulationState, RequestEmulationState
 from app.grading.context import ModelClient
 from app.grading.result import GradeFailure, GradeResult

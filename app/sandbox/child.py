@@ -98,7 +98,8 @@ def _warm_up(lim: SandboxLimits) -> None:
 
 
 def _zygote_gone(job_r: int) -> bool:
-    # Checked after PDEATHSIG is set: the zygote holds the job pipe open for the whole job.
+    # Checked after PDEATHSIG is set (the zygote is our parent by then: it reaps a pid-namespace helper
+    # before it sends the job): the zygote holds the job pipe open for the whole job.
     return any(event & select.POLLHUP for _, event in _poll_once(job_r))
 
 

@@ -70,6 +70,8 @@ class Zygote:
         )
         self.spare: Spare | None = None
         self.running: Spare | None = None
+        self.dying: list[Spare] = []  # killed, to be reaped when they are gone (off the request path)
+        self.dying_helpers: list[int] = []
         gc.freeze()  # keep the collector from touching (and so copying) the preloaded objects in children
 
     # -----------------------------------------------------------------------------------------
@@ -93,21 +95,28 @@ class Zygote:
 
     def _fork_in_pid_namespace(self, fds: child.SpareFds, plan: child.Plan) -> int:
         # unshare(CLONE_NEWPID) works once per process, so a short-lived helper takes it and forks the
-        # child as pid 1 of the new namespace; the child is then re-parented to us (subreaper).
+        # child as pid 1 of the new namespace; the child is then re-parented to us (subreaper). We do
+        # not wait for the helper's exit (a few ms of teardown) here but before sending the job: the
+        # child sets PDEATHSIG when its job arrives, and would get it at the helper's exit otherwise.
         pid_r, pid_w = os.pipe()
         helper = os.fork()
         if helper == 0:
             try:
                 os.close(pid_r)
                 unshare(CLONE_NEWPID)
-                os.write(pid_w, str(_fork(fds, plan)).encode())
+                os.write(pid_w, f"{_fork(fds, plan)}\n".encode())
             finally:
                 os._exit(0)
         os.close(pid_w)
-        with os.fdopen(pid_r, "rb") as reader:
-            data = reader.read()
-        os.waitpid(helper, 0)
-        if not data:
+        self.dying_helpers.append(helper)
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = os.read(pid_r, 64)
+            if not chunk:
+                break
+            data += chunk
+        os.close(pid_r)
+        if not data.endswith(b"\n"):
             raise OSError("the pid-namespace helper did not fork a child")
         return int(data)
 
@@ -118,11 +127,13 @@ class Zygote:
         """Hand the job to the spare and watch it; the caller replies, then calls `finish_job`."""
         spare = self._take_spare()
         self.running = spare
+        self.reap_helpers(block=True)
         try:
             write_frame(spare.job_w, job)
         except BrokenPipeError:  # the idle spare died (nothing a job did); one fresh try
             self._discard(spare)
             spare = self.running = self._take_spare()
+            self.reap_helpers(block=True)
             write_frame(spare.job_w, job)
         end = self._watch(spare, ctl_in)
         reply = outcome.reply_for(end, self.limits)
@@ -178,18 +189,31 @@ class Zygote:
 
     def _discard(self, spare: Spare) -> None:
         _kill(spare.pid)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(spare.pid, 0)
-        spare.close()
-        if spare.job_dir != self.job_root:
-            shutil.rmtree(spare.job_dir, ignore_errors=True)
-        _reap_strays()
+        self.dying.append(spare)
+        self.reap()
+
+    def reap(self, block: bool = False) -> None:
+        """Collect killed children and pid-namespace helpers; clean up after them."""
+        flags = 0 if block else os.WNOHANG
+        for spare in list(self.dying):
+            if _reaped(spare.pid, flags):
+                self.dying.remove(spare)
+                spare.close()
+                if spare.job_dir != self.job_root:
+                    shutil.rmtree(spare.job_dir, ignore_errors=True)
+        self.reap_helpers(block)
+
+    def reap_helpers(self, block: bool = False) -> None:
+        flags = 0 if block else os.WNOHANG
+        self.dying_helpers = [pid for pid in self.dying_helpers if not _reaped(pid, flags)]
 
     def shutdown(self) -> None:
         self.finish_job()
         if self.spare is not None:
             self._discard(self.spare)
             self.spare = None
+        self.reap(block=True)
+        _reap_strays()
 
     def serve(self, ctl_in: int, ctl_out: int) -> None:
         """Answer jobs until the server closes the pipe; prefork the next child right after each reply."""
@@ -202,6 +226,8 @@ class Zygote:
             if message.get("op") == "run":
                 write_frame(ctl_out, self.run(message["job"], ctl_in))
                 self.finish_job()
+                self.spare = self.fork_spare()
+                self.reap()
 
 
 def preload(modules: list[str] | tuple[str, ...]) -> dict[str, Any]:
@@ -254,6 +280,13 @@ def _kill(pid: int) -> None:
     for kill in (os.killpg, os.kill):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             kill(pid, signal.SIGKILL)
+
+
+def _reaped(pid: int, flags: int) -> bool:
+    try:
+        return os.waitpid(pid, flags)[0] == pid
+    except ChildProcessError:
+        return True  # already collected
 
 
 def _reap_strays() -> None:

@@ -433,6 +433,23 @@ def test_405_wrong_method(emulator: RunningServer, path: str, method: str) -> No
     assert response.headers["allow"] == "POST"
 
 
+def test_405_allow_lists_every_documented_method(emulator: RunningServer) -> None:
+    """For every path of the published document, a method it does not serve gets a 405 whose `Allow`
+    lists exactly the documented methods (RFC 9110 §15.5.6)."""
+    document = httpx.get(emulator.url + "/openapi.json").json()
+    wrong: dict[str, tuple[str, str]] = {}
+    for path, operations in document["paths"].items():
+        if "{" in path:
+            continue
+        documented = {m.upper() for m in operations if m in ("get", "post", "put", "patch", "delete")}
+        unused = next(m for m in ("PATCH", "PUT", "DELETE", "POST", "GET") if m not in documented)
+        response = httpx.request(unused, emulator.url + path, headers=AUTH)
+        allow = {m.strip() for m in response.headers.get("allow", "").split(",") if m.strip()}
+        if response.status_code != 405 or allow - {"HEAD"} != documented:
+            wrong[path] = (f"{unused} -> {response.status_code}", f"Allow: {response.headers.get('allow')}")
+    assert wrong == {}
+
+
 # --- 413 ------------------------------------------------------------------------------------------
 
 

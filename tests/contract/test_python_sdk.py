@@ -405,3 +405,29 @@ def test_json_sample_fills_output_json(client: Any) -> None:
         grader=grader, model_sample='{"tools": [{"name": "search"}]}', item={}
     )
     assert response.reward == 1.0
+
+
+@pytest.mark.parametrize("method", ["run", "validate"])
+def test_content_array_may_hold_plain_strings(method: str, emulator: RunningServer) -> None:
+    """OpenAI's spec (EvalItemContentArray items: EvalItemContentItem, whose first member is a plain
+    string) and the SDK's `GraderInputs = List[str | ResponseInputText | ...]` allow strings inside a
+    content list; the emulator must accept them."""
+    grader = {
+        "type": "score_model",
+        "name": "mixed",
+        "model": "gpt-4o",
+        "input": [
+            {
+                "role": "user",
+                "content": ["Grade this answer:", {"type": "input_text", "text": "{{ sample.output_text }}"}],
+            }
+        ],
+    }
+    kwargs: dict[str, Any] = {"grader": grader}
+    if method == "run":
+        kwargs |= {"model_sample": "Paris", "item": {}, "extra_headers": {"x-emulator-score": "0.5"}}
+    answer = call(emulator.base_url, "lenient", "sync", method, **kwargs)
+    if method == "run":
+        assert answer.json["reward"] == 0.5
+    else:
+        assert answer.json == {"grader": grader}

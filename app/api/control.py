@@ -218,7 +218,7 @@ async def set_seed(request: Request) -> Response:
     except (orjson.JSONDecodeError, ValidationError):
         raise BadRequest('The body must be {"seed": <integer or null>}.', param="seed") from None
     session = _session(request)
-    _state(request).scope(session).seed = seed
+    _state(request).set_seed(session, seed)
     return _json({"session": session, "seed": seed})
 
 

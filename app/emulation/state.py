@@ -90,8 +90,17 @@ class EmulationState:
         return [self.root] if session is None else [self.scope(session), self.root]
 
     def seed_of(self, session: str | None) -> int:
+        """The scope's seed, else the global scope's, else the config's or settings' seed, else 0."""
+        for scope in self.scopes_for(session):
+            if scope.seed is not None:
+                return scope.seed
+        return self.base_seed
+
+    def set_seed(self, session: str | None, seed: int | None) -> None:
+        """Set a scope's seed and restart the random streams of its fault rules from it."""
         scope = self.scope(session)
-        return scope.seed if scope.seed is not None else (self.root.seed or self.base_seed)
+        scope.seed = seed
+        scope.rules.reseed(self.seed_of(session))
 
     def reset(self) -> None:
         """Back to the state right after start-up: config rules only, empty journal, no sessions."""

@@ -63,6 +63,12 @@ class RuleSet:
         self._next += 1
         return f"{self._prefix}{self._next - 1}"
 
+    def reseed(self, seed: int) -> None:
+        """Restart every random stream from `seed` (rules with their own seed keep it)."""
+        for stored in self:
+            own = stored.rule.seed if isinstance(stored.rule, FaultRule) else None
+            stored.rng.seed(f"{own if own is not None else seed}:{stored.id}")
+
     def get(self, rule_id: str) -> StoredRule | None:
         return self._rules.get(rule_id)
 

@@ -197,3 +197,30 @@ def test_faults_skip_requests_of_other_graders(sdk: openai.OpenAI, control: http
     rule = {"kind": "fault", "match": {"grader_name": "other"}, "status": 400}
     control.post("rules", json=rule).raise_for_status()
     assert run(sdk, STRING_CHECK).reward == 1.0
+
+
+def test_session_seed_restarts_random_faults(sdk_once: openai.OpenAI, control: httpx.Client) -> None:
+    control.post(
+        "rules", json={"kind": "fault", "match": {"probability": 0.5}, "status": 400}
+    ).raise_for_status()
+
+    def pattern() -> list[bool]:
+        control.post("seed", json={"seed": 99}).raise_for_status()
+        hits = []
+        for _ in range(10):
+            try:
+                run(sdk_once, STRING_CHECK)
+                hits.append(False)
+            except openai.BadRequestError:
+                hits.append(True)
+        return hits
+
+    assert pattern() == pattern()
+
+
+def test_status_faults_apply_to_validate(sdk_once: openai.OpenAI) -> None:
+    with pytest.raises(openai.InternalServerError):
+        sdk_once.fine_tuning.alpha.graders.validate(
+            grader=STRING_CHECK,  # type: ignore[arg-type]
+            extra_headers={"x-emulator-status": "500"},
+        )

@@ -4,10 +4,12 @@ Order for each call: `x-emulator-score` / `x-emulator-label` headers; the first 
 exhausted canned rule of the session, then of the global scope; the real upstream when
 configured; else the deterministic default:
 
-- score = lo + u * (hi - lo), rounded to 4 decimals, where u = first 8 bytes of
-  sha256("{seed}\\x00{grader name}\\x00{rendered prompt}") / 2**64 and (lo, hi) is the grader's range;
+- score = lo + u * (hi - lo), rounded to 4 decimals, where u = first 8 bytes (big-endian) of
+  sha256("{seed}\\x00{grader name}\\x00{rendered prompt}\\x00{model_sample}") / 2**64 and (lo, hi)
+  is the grader's range (the sample counts even when the prompt does not quote it);
 - label = labels[first 8 bytes of the same hash mod len(labels)];
-- seed = `sampling_params.seed`, else the session's seed, else the settings' seed, else 0;
+- seed = the grader's `sampling_params.seed`, else the session's seed, else the global one (both
+  set with `POST .../seed`), else the config's `defaults.seed`, else `settings.seed`, else 0;
 - usage (unless `defaults.usage` is set): prompt_tokens = ceil(prompt characters / 4) + 3 per
   message, completion_tokens = ceil(reply characters / 4), cached_tokens = 0.
 
@@ -60,7 +62,7 @@ def estimate_usage(request: ModelRequest, reply_text: str) -> TokenUsage:
 
 
 def _hash_unit(seed: int, request: ModelRequest) -> int:
-    text = f"{seed}\x00{request.grader_name}\x00{message_text(request.messages)}"
+    text = f"{seed}\x00{request.grader_name}\x00{message_text(request.messages)}\x00{request.sample_text}"
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
 
 

@@ -106,15 +106,19 @@ async def run(
     runtime: Runtime,
     models: ModelClient,
     forced: tuple[GradeFailure, ...] = (),
+    simulated_latency_s: float = 0.0,
 ) -> RunOutcome:
-    """Grade one sample and assemble OpenAI's response body."""
+    """Grade one sample and assemble OpenAI's response body.
+
+    `execution_time` counts the grading and any latency the emulation injected around it (CONTRACT §2).
+    """
     started = time.perf_counter()
     grader = validation.with_names(request.grader, runtime.new_name)
     context = GradingContext(runtime.sandbox, models, runtime.embedder, runtime.model_aliases)
     result = await grade(grader, templating.namespaces(_item(request), request.model_sample), context)
     if forced:
         result = replace(result, reward=0.0, failures=result.failures + forced)
-    elapsed = time.perf_counter() - started
+    elapsed = time.perf_counter() - started + simulated_latency_s
     body = orjson.dumps(assemble(grader, result, elapsed, runtime.profile))
     unreported = tuple(
         f for f in result.failures if f.details and DETAIL_KEY[f.flag] not in _keys(runtime.profile)

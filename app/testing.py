@@ -51,7 +51,10 @@ def serve_in_thread(
     settings = settings or Settings(port=0)
     app = create_app(settings)
     sock = bind_socket(settings.host, settings.port)
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    # A pending injected hang must not hold shutdown for minutes.
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="on", access_log=False, timeout_graceful_shutdown=5
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="graders-emulator", daemon=True

@@ -53,13 +53,14 @@ async def run_grader(request: Request, runtime: RuntimeDep) -> Response:
     parsed = service.parse_run(data, runtime)
     request.state.grader = parsed.grader
     emulation = wiring.for_request(request)
-    outcome = await service.run(parsed, runtime, emulation.models, emulation.forced_failures)
+    latency_s = float(emulation.trace.get("latency_ms") or 0) / 1000  # slept in the fault middleware
+    outcome = await service.run(parsed, runtime, emulation.models, emulation.forced_failures, latency_s)
     request.state.grade_result = outcome.result
     headers = None
     if outcome.unreported_details:
         # Some flags (other_error, ...) have no details key on the wire: say why in a header.
         details = {f.flag: f.details for f in outcome.unreported_details}
-        headers = {"x-emulator-error-details": json.dumps(details)}
+        headers = {"x-emulator-flag-details": json.dumps(details)}
     return _json(outcome.body, headers)
 
 

@@ -30,7 +30,7 @@ def test_forced_flag_reads_back(sdk: openai.OpenAI, flag: str) -> None:
     if detail_key is not None:
         assert errors[detail_key] == "why"
     else:  # no details key on the wire: the core reports the text in a response header
-        assert json.loads(raw.headers["x-emulator-error-details"]) == {flag: "why"}
+        assert json.loads(raw.headers["x-emulator-flag-details"]) == {flag: "why"}
 
 
 def test_several_flags_at_once(sdk: openai.OpenAI) -> None:

@@ -1,4 +1,4 @@
-"""The `graders-emulator` command: serve (and, from the shipping issue, grade / validate / run)."""
+"""The `graders-emulator` command: serve, grade (a JSONL dataset), validate and run (one sample)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from app import __version__
+from app import __version__, batch_cli
 from app.settings import Settings
 
 
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
+    batch_cli.add_parsers(sub)
     return parser
 
 
@@ -64,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return serve(settings_from(args))
-    return 2
+    return batch_cli.dispatch(args)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ SYSTEM_READ_ONLY = (
     "/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/local/lib", "/usr/share/zoneinfo",
     "/usr/share/nltk_data", "/usr/local/share/nltk_data", "/usr/lib/nltk_data", "/usr/local/lib/nltk_data",
 )  # fmt: skip
+LANDLOCK_SCOPES_SIGNALS = 6  # the ABI that added LANDLOCK_SCOPE_SIGNAL
 DEVICES = ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/random")
 
 
@@ -63,11 +64,17 @@ def probe(force_unprivileged: bool, base_dir: str, job_root: str) -> tuple[Prote
     else:
         found.netns = _try(found, "netns", lambda: unshare(CLONE_NEWNET))
         found.mountns_tmpfs = _try(found, "mount namespace + tmpfs", lambda: _private_mounts(job_root))
+    abi = landlock.abi_version()
+    if not force_unprivileged and abi < LANDLOCK_SCOPES_SIGNALS:
         found.pidns = _try(found, "pid namespace", _pid_namespace_works)
+    elif not force_unprivileged:
+        # A per-job pid namespace needs a second fork of the zygote per job (the helper that takes the
+        # namespace), which doubled the time to ready the next child; Landlock's signal scoping and
+        # seccomp's fork deny already cover what it adds, so it is only the fallback for older kernels.
+        found.notes.append(f"pid namespace not used: Landlock ABI {abi} scopes signals")
     found.mode = "root-namespaces" if (found.netns or found.mountns_tmpfs or found.pidns) else "unprivileged"
     found.disk_watchdog = not found.mountns_tmpfs
     built = Prebuilt()
-    abi = landlock.abi_version()
     if abi:
         fd = _try_value(found, "landlock", lambda: landlock.build_ruleset(abi, read_only_paths(), [base_dir]))
         if fd is not None:

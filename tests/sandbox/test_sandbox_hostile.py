@@ -110,10 +110,7 @@ def grade(sample, item):
     ),
     "read-parent-proc-environ": (
         "import os\ndef grade(s, i):\n    return float(len(open(f'/proc/{os.getppid()}/environ', 'rb').read()))",
-        {  # in a pid namespace the parent has no pid at all
-            "root-namespaces": Expect("runtime_error", r"FileNotFoundError: .*'/proc/0/environ'"),
-            "unprivileged": Expect("runtime_error", PERMISSION),
-        },
+        Expect("runtime_error", PERMISSION),
     ),
     "server-env-secret": (
         f"""
@@ -131,9 +128,7 @@ def grade(sample, item):
     ),
     "kill-parent-sigkill": (
         "import os, signal\ndef grade(s, i):\n    os.kill(os.getppid(), signal.SIGKILL)\n    return 1",
-        # In a pid namespace the parent is invisible (getppid() is 0) and the namespace's init ignores the
-        # signal; without one, Landlock's signal scoping refuses it.
-        {"root-namespaces": Expect("value", value=1.0), "unprivileged": Expect("runtime_error", PERMISSION)},
+        Expect("runtime_error", PERMISSION),  # Landlock's signal scoping refuses it
     ),
     "kill-server-sigusr1": (
         "import os, signal\ndef grade(s, item):\n    os.kill(item['server_pid'], signal.SIGUSR1)\n    return 1",
@@ -141,7 +136,7 @@ def grade(sample, item):
     ),
     "kill-parent-sigusr1": (
         "import os, signal\ndef grade(s, i):\n    os.kill(os.getppid(), signal.SIGUSR1)\n    return 1",
-        {"root-namespaces": Expect("value", value=1.0), "unprivileged": Expect("runtime_error", PERMISSION)},
+        Expect("runtime_error", PERMISSION),
     ),
     "subprocess-id": (
         "import subprocess\ndef grade(s, i):\n    subprocess.run(['id'], check=True)\n    return 1",

@@ -187,7 +187,6 @@ def test_protections_report(pool: PoolHandle, mode: str) -> None:
     assert found["workers"] == 2 and found["warm"] == 2
     assert found["rlimits"] == ["CPU", "AS", "NOFILE", "FSIZE", "CORE"]
     namespaces = mode == "root-namespaces"
-    assert (
-        found["netns"] is namespaces and found["pidns"] is namespaces and found["mountns_tmpfs"] is namespaces
-    )
+    assert found["netns"] is namespaces and found["mountns_tmpfs"] is namespaces
+    assert found["pidns"] is False  # only a fallback when Landlock cannot scope signals (ABI < 6)
     assert "numpy" in found["preloaded"]  # type: ignore[operator]

@@ -21,17 +21,19 @@ from typing import BinaryIO
 from tqdm import tqdm
 
 from app.batch_grading import LineGrader, LineResult
-from app.batch_input import LineSource, count_lines, needs_event_loop, read_lines
+from app.batch_input import LineSource, count_lines, read_lines, route
 from app.batch_output import OrderedWriter
 from app.batch_summary import Summary
 from app.batch_worker import build_grader, grade_chunk, init_worker
-from app.grading.context import SandboxRunner
+from app.grading.context import PythonJob, SandboxRunner
 from app.settings import Settings
 
+WARM_UP_SOURCE = "def grade(sample, item):\n    return 0.0\n"
+WARM_UP_TIMEOUT_S = 60.0
 CHUNK_LINES = 256  # per task sent to a pool worker: amortises the pickling round trip
 CHUNKS_PER_JOB = 2  # outstanding chunks per worker: one running, one queued
-WAITING_PER_JOB = 2  # sandbox/model lines in flight per job: more would only queue in the sandbox
-# (and count the wait in their `seconds`)
+WAITING_PER_JOB = 1  # sandbox/model lines in flight per job (= per sandbox worker): more would only
+# queue in the sandbox, and the wait would count in their `seconds`
 
 
 @dataclass(frozen=True)
@@ -69,9 +71,9 @@ async def grade_file(options: BatchOptions) -> Summary:
     pool = _process_pool(settings, options, keep_bodies=writer is not None)
     started = time.perf_counter()
     try:
-        # The sandbox starts on its first python line (SandboxPool.run does it): a dataset without
-        # python graders never pays for its workers.
-        driver = _Driver(grader, pool, finish, options.jobs)
+        # The sandbox starts on the first line that needs it: a dataset without python graders never
+        # pays for its workers.
+        driver = _Driver(grader, pool, finish, options.jobs, sandbox)
         for line, raw in read_lines(options.data):
             if writer is not None:
                 writer.expect(line)
@@ -116,9 +118,17 @@ class _Driver:
     """Routes lines to the pool or the event loop, with bounded work in flight."""
 
     def __init__(
-        self, grader: LineGrader, pool: Executor | None, finish: Callable[[LineResult], None], jobs: int
+        self,
+        grader: LineGrader,
+        pool: Executor | None,
+        finish: Callable[[LineResult], None],
+        jobs: int,
+        sandbox: SandboxRunner,
     ) -> None:
         self.grader = grader
+        self.sandbox = sandbox
+        self.jobs = max(1, jobs)
+        self.warm = False
         self.pool = pool
         self.finish = finish
         self.waiting = asyncio.Semaphore(WAITING_PER_JOB * max(1, jobs))
@@ -127,7 +137,10 @@ class _Driver:
         self.tasks: set[asyncio.Future[None]] = set()
 
     async def submit(self, line: int, raw: bytes) -> None:
-        if needs_event_loop(raw, self.grader.source.grader):
+        where = route(raw, self.grader.source.grader)
+        if where != "cpu":
+            if where == "sandbox":
+                await self._warm_up()
             await self.waiting.acquire()
             self._track(asyncio.ensure_future(self._grade_here(line, raw)), self.waiting)
         elif self.pool is None:
@@ -138,6 +151,19 @@ class _Driver:
             self.chunk.append((line, raw))
             if len(self.chunk) >= CHUNK_LINES:
                 await self._send_chunk()
+
+    async def _warm_up(self) -> None:
+        """Before the first sandbox line, untimed: start the sandbox and wait for all its workers, so
+        that start-up (seconds of imports) is charged to no line."""
+        if self.warm:
+            return
+        self.warm = True
+        await self.sandbox.run(PythonJob(WARM_UP_SOURCE, {"output_text": ""}, None))
+        protections = getattr(self.sandbox, "protections", None)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WARM_UP_TIMEOUT_S
+        while callable(protections) and _warm(protections()) < self.jobs and loop.time() < deadline:
+            await asyncio.sleep(0.05)
 
     async def drain(self) -> None:
         if self.chunk:
@@ -167,3 +193,8 @@ class _Driver:
             slot.release()
 
         task.add_done_callback(done)
+
+
+def _warm(protections: object) -> int:
+    warm = protections.get("warm", 0) if isinstance(protections, dict) else 0
+    return warm if isinstance(warm, int) else 0

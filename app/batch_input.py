@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
 from app import service
 from app.errors import JSON_PARSE_MESSAGE, ApiError, BadRequest
 
-WAITING_GRADER_TYPES = frozenset({"python", "score_model", "label_model"})
+MODEL_TYPES = frozenset({"score_model", "label_model"})
+Route = Literal["cpu", "model", "sandbox"]
 
 
 @dataclass(frozen=True)
@@ -70,26 +71,26 @@ def _sample_of(row: dict[str, Any], field: str) -> str:
     return value if isinstance(value, str) else orjson.dumps(value).decode()
 
 
-def needs_event_loop(raw: bytes, default_grader: Any) -> bool:
-    """Whether a line's grader waits on the sandbox or a model: such lines stay in the main process.
-
-    Decided on the raw JSON (cheap); a line that does not parse goes anywhere and fails there.
-    """
+def route(raw: bytes, default_grader: Any) -> Route:
+    """Where a line is graded: `sandbox` (a python grader somewhere), `model` (a model grader), or
+    `cpu` (deterministic: any process). Decided on the raw JSON, cheaply; a line that does not parse
+    goes anywhere and fails there."""
     try:
         row = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return False
-    grader = row.get("grader", default_grader) if isinstance(row, dict) else None
-    return _waits(grader)
+        return "cpu"
+    types = _types(row.get("grader", default_grader) if isinstance(row, dict) else None)
+    return "sandbox" if "python" in types else ("model" if types & MODEL_TYPES else "cpu")
 
 
-def _waits(grader: Any) -> bool:
+def _types(grader: Any) -> set[str]:
     if not isinstance(grader, dict):
-        return False
-    if grader.get("type") in WAITING_GRADER_TYPES:
-        return True
+        return set()
     subs = grader.get("graders") if grader.get("type") == "multi" else None
-    return isinstance(subs, dict) and any(_waits(sub) for sub in subs.values())
+    found = {str(grader.get("type"))}
+    if isinstance(subs, dict):
+        found.update(*(_types(sub) for sub in subs.values()))
+    return found
 
 
 def error_kind(error: ApiError) -> str:

@@ -108,6 +108,7 @@ if TYPE_CHECKING:  # the plugin loads in every pytest run: keep its import cheap
     import openai
 
 DEFAULT_API_KEY = "sk-graders-emulator-pytest"
+SETTLE_TIMEOUT_S = 30.0
 OPTIONS = {  # --graders-emulator-<name> and the ini key graders_emulator_<name>
     "config": "YAML file of canned answers, faults and defaults loaded at start",
     "profile": "response shape: real (default) or spec",
@@ -265,6 +266,21 @@ def _settings(config: pytest.Config) -> Any:
     return Settings(port=0, **_without_none(given))
 
 
+def _let_sandbox_settle(sandbox: Any, timeout_s: float = SETTLE_TIMEOUT_S) -> None:
+    """Wait (bounded) for python workers still starting: stopping the server in the middle of a
+    worker's start-up leaves a process transport to the garbage collector, a ResourceWarning that
+    `-W error` runs turn into an error at the end of a short session."""
+    import time
+
+    protections = getattr(sandbox, "protections", None)
+    deadline = time.monotonic() + timeout_s
+    while callable(protections) and time.monotonic() < deadline:
+        found = protections()
+        if found.get("warm", 0) >= found.get("workers", 0) or found.get("mode") == "disabled":
+            return
+        time.sleep(0.05)
+
+
 def _worker_session() -> str:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     return f"pytest-{worker}-{uuid.uuid4().hex[:8]}"
@@ -291,6 +307,7 @@ def graders_emulator_server(pytestconfig: pytest.Config) -> Iterator[GradersEmul
             yield emulator
         finally:
             emulator.close()
+            _let_sandbox_settle(server.app.state.sandbox)
 
 
 @pytest.fixture

@@ -1,0 +1,137 @@
+"""Prometheus /metrics and the debug request log, on an app built by create_app plus install_observability."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from app.logs import JsonFormatter
+from app.main import create_app
+from app.observability import install_observability, route_label
+from app.settings import Settings
+
+RUN = "/v1/fine_tuning/alpha/graders/run"
+AUTH = {"authorization": "Bearer sk-test"}
+EXACT = {
+    "type": "string_check",
+    "input": "{{sample.output_text}}",
+    "reference": "{{item.a}}",
+    "operation": "eq",
+}
+
+
+class FakeSandbox:
+    async def run(self, job: object) -> object:
+        raise AssertionError("no python graders here")
+
+    def protections(self) -> dict[str, object]:
+        return {
+            "mode": "root-namespaces",
+            "landlock": 7,
+            "seccomp": True,
+            "workers": 3,
+            "warm": 2,
+            "notes": [],
+        }
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:
+    app = create_app(Settings(port=0), sandbox=FakeSandbox())  # type: ignore[arg-type]
+    install_observability(app)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def samples(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(response.text)
+        for s in family.samples
+    }
+
+
+def requests_total(found: dict[tuple[str, tuple[tuple[str, str], ...]], float], **labels: str) -> float:
+    return found.get(("graders_emulator_requests_total", tuple(sorted(labels.items()))), 0.0)
+
+
+def test_requests_by_route_grader_type_and_outcome(client: TestClient) -> None:
+    for _ in range(3):
+        assert (
+            client.post(
+                RUN, json={"grader": EXACT, "model_sample": "x", "item": {"a": "x"}}, headers=AUTH
+            ).status_code
+            == 200
+        )
+    client.post(RUN, json={"grader": EXACT, "model_sample": "x"}, headers=AUTH)  # missing variable: flagged
+    client.post(RUN, json={"grader": {**EXACT, "operation": "zz"}, "model_sample": "x"}, headers=AUTH)
+    client.post(RUN, content=b"not json", headers=AUTH)
+    client.post(
+        RUN, json={"grader": EXACT, "model_sample": "x"}, headers={**AUTH, "x-emulator-status": "503"}
+    )
+    client.post(
+        f"/_emulator/sessions/s1{RUN}",
+        json={"grader": EXACT, "model_sample": "x", "item": {"a": "x"}},
+        headers=AUTH,
+    )
+    client.get("/no/such/path")
+    found = samples(client)
+    assert (
+        requests_total(found, path=RUN, grader_type="string_check", outcome="ok") == 4
+    )  # session URL counts as /v1
+    assert requests_total(found, path=RUN, grader_type="string_check", outcome="flagged") == 1
+    assert requests_total(found, path=RUN, grader_type="none", outcome="4xx") == 2  # unparsed: no grader type
+    assert requests_total(found, path=RUN, grader_type="none", outcome="5xx") == 1  # injected before parsing
+    assert requests_total(found, path="other", grader_type="none", outcome="4xx") == 1
+    count = (
+        "graders_emulator_request_duration_seconds_count",
+        (("grader_type", "string_check"), ("path", RUN)),
+    )
+    assert found[count] == 5
+
+
+def test_sandbox_state(client: TestClient) -> None:
+    found = samples(client)
+    assert found[("graders_emulator_sandbox_workers", ())] == 3
+    assert found[("graders_emulator_sandbox_workers_warm", ())] == 2
+    [info] = [labels for (name, labels) in found if name == "graders_emulator_sandbox_info"]
+    assert dict(info) == {"mode": "root-namespaces", "landlock": "7", "seccomp": "true"}
+
+
+def test_registries_are_per_app() -> None:
+    first, second = (
+        create_app(Settings(port=0, python_graders=False)),
+        create_app(Settings(port=0, python_graders=False)),
+    )
+    assert install_observability(first) is not install_observability(second)  # no duplicate-metric error
+
+
+def test_request_log_line_at_debug_only(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="graders_emulator.requests"):
+        client.get("/healthz")
+    assert not caplog.records
+    with caplog.at_level(logging.DEBUG, logger="graders_emulator.requests"):
+        response = client.post(
+            RUN, json={"grader": EXACT, "model_sample": "x", "item": {"a": "x"}}, headers=AUTH
+        )
+    [record] = caplog.records
+    line = json.loads(JsonFormatter().format(record))
+    assert line["request_id"] == response.headers["x-request-id"]
+    assert line["path"] == RUN and line["status"] == 200 and line["outcome"] == "ok"
+    assert line["grader_type"] == "string_check" and line["duration_ms"] > 0
+
+
+@pytest.mark.parametrize(
+    ("path", "label"),
+    [(RUN, RUN), ("/healthz", "/healthz"), ("/_emulator/rules", "/_emulator"), ("/v1/x", "other")],
+)
+def test_route_labels_stay_bounded(path: str, label: str) -> None:
+    assert route_label(path) == label

@@ -1,0 +1,144 @@
+"""The pytest plugin, used from separate test projects through `pytester` (in subprocesses, xdist included)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from importlib.metadata import entry_points
+
+import pytest
+
+import app.pytest_plugin
+from app.testing import RunningServer
+
+pytest_plugins = ["pytester"]
+
+# Keep the in-process servers light: one python worker each (they start with the server).
+INI = "[pytest]\ngraders_emulator_python_workers = 1\n"
+EXACT = '{"type": "string_check", "name": "exact", "input": "{{sample.output_text}}", "reference": "{{item.answer}}", "operation": "eq"}'
+
+
+def documented_example() -> str:
+    """The complete example of the plugin's docstring, exactly as users read it."""
+    doc = app.pytest_plugin.__doc__ or ""
+    block = doc.split("Example (", 1)[1].split("\n\n", 1)[1]
+    return textwrap.dedent(block)
+
+
+@pytest.fixture
+def no_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Servers without a python sandbox: start-up without its seconds of imports (faster tests)."""
+    monkeypatch.setenv("GRADERS_EMULATOR_PYTHON_GRADERS", "false")
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error", *args, timeout=240)
+
+
+def test_registered_as_a_pytest11_entry_point() -> None:
+    plugins = {ep.name: ep.value for ep in entry_points(group="pytest11")}
+    assert plugins.get("graders_emulator") == "app.pytest_plugin"
+
+
+def test_the_documented_example_passes(pytester: pytest.Pytester) -> None:
+    pytester.makeini(INI)
+    pytester.makepyfile(test_example=documented_example())
+    result = run(pytester)
+    result.assert_outcomes(passed=5)
+
+
+@pytest.mark.usefixtures("no_python")
+def test_each_xdist_worker_has_its_own_server(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makeini(INI)
+    pytester.makepyfile(
+        test_workers=f"""
+        import json, os, pathlib
+        import pytest
+
+        EXACT = {EXACT}
+
+        @pytest.mark.parametrize("n", range(8))
+        def test_isolated(graders_emulator, n):
+            graders_emulator.fail_next(500, times=1)
+            with graders_emulator.make_client(max_retries=1) as client:
+                result = client.fine_tuning.alpha.graders.run(
+                    grader=EXACT, model_sample="Paris", item={{"answer": "Paris"}}
+                )
+            assert result.reward == 1.0
+            # reset between tests: only this test's two requests are in the journal
+            assert [e["status"] for e in graders_emulator.journal()] == [500, 200]
+            out = pathlib.Path(os.environ["RESULTS_DIR"]) / f"{{os.environ.get('PYTEST_XDIST_WORKER')}}-{{n}}"
+            out.write_text(graders_emulator.base_url)
+        """
+    )
+    results = pytester.mkdir("results")
+    monkeypatch.setenv("RESULTS_DIR", str(results))  # read by the subprocess
+    result = run(pytester, "-n", "2")
+    result.assert_outcomes(passed=8)
+    urls = {path.name.split("-")[0]: path.read_text() for path in results.iterdir()}
+    assert set(urls) == {"gw0", "gw1"}
+    assert urls["gw0"] != urls["gw1"]  # two servers, one per worker
+
+
+def test_shared_server_with_a_session_per_worker(pytester: pytest.Pytester, emulator: RunningServer) -> None:
+    pytester.makepyfile(
+        test_shared=f"""
+        EXACT = {EXACT}
+
+        def test_rules_and_journal_are_per_worker(graders_emulator):
+            assert "/_emulator/sessions/pytest-" in graders_emulator.base_url
+            graders_emulator.force_errors("other_error", details="forced", times=None)
+            for _ in range(3):
+                result = graders_emulator.client.fine_tuning.alpha.graders.run(grader=EXACT, model_sample="x")
+                assert result.metadata.errors.other_error
+            assert len(graders_emulator.journal()) == 3
+
+        def test_second(graders_emulator):
+            assert graders_emulator.journal() == [] and graders_emulator.rules() == []
+        """
+    )
+    result = run(pytester, "-n", "2", f"--graders-emulator-url={emulator.url}")
+    result.assert_outcomes(passed=2)
+
+
+@pytest.mark.usefixtures("no_python")
+def test_options_from_the_ini_file(pytester: pytest.Pytester) -> None:
+    pytester.makefile(
+        ".yaml",
+        rules="models:\n  - grader: {name: judge, type: score_model}\n    answer: {score: 0.42, usage: {prompt_tokens: 7, completion_tokens: 3}}\n",
+    )
+    pytester.makeini(INI + "graders_emulator_config = rules.yaml\ngraders_emulator_profile = spec\n")
+    judge = {
+        "type": "score_model",
+        "name": "judge",
+        "model": "gpt-4o",
+        "input": [{"role": "user", "content": "x"}],
+    }
+    pytester.makepyfile(
+        test_options=f"""
+        JUDGE = {json.dumps(judge)}
+
+        def test_config_rule_answers_in_spec_profile(graders_emulator):
+            response = graders_emulator.client.fine_tuning.alpha.graders.with_raw_response.run(
+                grader=JUDGE, model_sample="x"
+            )
+            body = response.http_response.json()
+            assert body["reward"] == 0.42
+            assert body["metadata"]["token_usage"] == 10  # the spec profile's integer form
+            assert graders_emulator.info()["response_profile"] == "spec"
+
+        def test_config_rules_survive_reset(graders_emulator):
+            assert [rule["source"] for rule in graders_emulator.rules()] == ["config"]
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=2)
+
+
+def test_options_are_listed_in_help(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess("--help")
+    result.stdout.fnmatch_lines(
+        ["*graders emulator*", "*--graders-emulator-config*", "*--graders-emulator-url*"]
+    )

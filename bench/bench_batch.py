@@ -69,7 +69,7 @@ def main() -> int:
             one, every = batch_rate(data, 1), batch_rate(data, cores)
             http = http_rate(name, grader, args.http_seconds, python_workers=cores)
             rows.append((name, lines, one, every, http))
-    print(f"cores: {cores}; HTTP: one server process, 64 concurrent httpx requests (python workers = cores)")
+    print(f"cores: {cores}; HTTP: one server process, 64 keep-alive connections (python workers = cores)")
     print(
         f"{'grader':<14} {'samples':>8} {'batch 1 job':>12} {f'batch {cores} jobs':>13} {'HTTP':>9} {'all/1':>7} {'all/HTTP':>9}"
     )

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 JSON_PARSE_MESSAGE = (
     "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your "
@@ -183,7 +184,8 @@ def validation_error(body: Any, errors: Sequence[Mapping[str, Any]]) -> BadReque
         return BadRequest("Invalid request.")
     # A union (e.g. message content: string | part | list of parts) reports one error per member;
     # the one that reaches deepest into the body is the one that explains the mistake.
-    error = max(errors, key=lambda e: len(_found_path(body, e.get("loc", ()))))
+    # A discriminator error points at the `type` inside the object, one level deeper.
+    error = max(errors, key=lambda e: len(_found_path(body, e["loc"])) + e["type"].startswith("union_tag"))
     kind: str = error["type"]
     loc: Sequence[str | int] = error.get("loc", ())
     ctx: Mapping[str, Any] = error.get("ctx") or {}
@@ -245,6 +247,19 @@ async def _pydantic_validation(request: Request, exc: Exception) -> Response:
     return error_response(validation_error(None, exc.errors()))
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves on this path (Starlette's own 405 names only the first route's).
+
+    Each method is tried against the router, which works whatever nesting the routes have.
+    """
+    allowed = []
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return ", ".join(allowed)
+
+
 async def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 404:
@@ -252,7 +267,7 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
             NotFound(f"Invalid URL ({request.method} {request.url.path})", code="unknown_url")
         )
     if exc.status_code == 405:
-        allow = (exc.headers or {}).get("Allow") or (exc.headers or {}).get("allow", "")
+        allow = _allowed_methods(request)
         error = MethodNotAllowed(
             f"Method not allowed: {request.method} {request.url.path}",
             code="method_not_allowed",

@@ -67,7 +67,9 @@ def _message_templates(messages: list[EvalMessage], path: str) -> Iterator[tuple
         parts = content if isinstance(content, list) else [content]
         for j, part in enumerate(parts):
             where = f"{path}.{i}.content.{j}" if isinstance(content, list) else f"{path}.{i}.content"
-            if isinstance(part, InputImageContent):
+            if isinstance(part, str):
+                yield where, part
+            elif isinstance(part, InputImageContent):
                 yield f"{where}.image_url", part.image_url
             elif isinstance(part, InputAudioContent):
                 yield f"{where}.input_audio.data", part.input_audio.data

@@ -23,10 +23,11 @@ from app.emulation.sessions import SESSION_ID
 from app.emulation.state import EmulationState
 from app.emulation.wiring import state_of
 from app.errors import ApiError, BadRequest, NotFound, Unauthorized
+from app.schemas.errors import ErrorResponse
 
 SPEC_COMMIT = "f85dbe2"
 _RULES = TypeAdapter(list[Rule])
-_SEED = TypeAdapter(int | None)
+_SEED = TypeAdapter(int | None, config={"strict": True})
 
 
 def _guard(request: Request) -> None:
@@ -45,12 +46,47 @@ router = APIRouter(prefix="/_emulator", tags=["emulator control plane"], depende
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
-def _route(method: str, path: str, summary: str) -> Callable[[Handler], Handler]:
-    """Register a handler globally and under `/sessions/{session}`."""
+_PATH_PARAMETERS = {
+    "session": {"type": "string", "pattern": r"^[A-Za-z0-9._-]{1,128}$", "description": "A session id."},
+    "rule_id": {"type": "string", "description": "A rule id."},
+}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "Malformed rule, query or session id."},
+    401: {"model": ErrorResponse, "description": "Missing or wrong control token."},
+    404: {"model": ErrorResponse, "description": "Unknown rule."},
+}
+
+
+def _documented(path: str) -> dict[str, Any]:
+    """The path parameters the handlers read from `request.path_params`, for the OpenAPI document."""
+    names = [name for name in _PATH_PARAMETERS if "{" + name + "}" in path]
+    parameters = [{"name": n, "in": "path", "required": True, "schema": _PATH_PARAMETERS[n]} for n in names]
+    return {"parameters": parameters} if parameters else {}
+
+
+_RULES_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {"oneOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}]}
+        },
+        "application/yaml": {"schema": {"type": "string"}},
+    },
+}
+
+
+def _route(
+    method: str, path: str, summary: str, body: dict[str, Any] | None = None
+) -> Callable[[Handler], Handler]:
+    """Register a handler globally and under `/sessions/{session}`; `body` documents a raw-read body."""
 
     def register(handler: Handler) -> Handler:
         for prefix in ("", "/sessions/{session}"):
-            router.add_api_route(prefix + path, handler, methods=[method], summary=summary)
+            full = prefix + path
+            extra = _documented(full) | ({"requestBody": body} if body else {})
+            router.add_api_route(
+                full, handler, methods=[method], summary=summary, responses=_ERRORS, openapi_extra=extra
+            )
         return handler
 
     return register
@@ -80,7 +116,7 @@ async def list_rules(request: Request) -> Response:
     return _json({"object": "list", "data": [stored.describe() for stored in scope.rules]})
 
 
-@_route("POST", "/rules", "Add rules: one rule, a list, or {models, faults}; JSON or YAML.")
+@_route("POST", "/rules", "Add rules: one rule, a list, or {models, faults}; JSON or YAML.", _RULES_BODY)
 async def add_rules(request: Request) -> Response:
     rules = _parse_rules(await request.body(), request.headers.get("content-type", ""))
     state = _state(request)
@@ -123,6 +159,8 @@ def _parse_rules(body: bytes, content_type: str) -> list[ModelRule | FaultRule]:
             config = parse_config(body.decode("utf-8", "replace"), "<request body>")
         except ConfigError as exc:
             raise BadRequest(str(exc)) from None
+        if not config.models and not config.faults:
+            raise BadRequest("The YAML body holds no rules: give `models:` and/or `faults:`.")
         return [*config.models, *config.faults]
     try:
         data = orjson.loads(body)
@@ -208,14 +246,32 @@ async def reset(request: Request) -> Response:
     return _json({"reset": True, "session": session})
 
 
+_SEED_BODY = {
+    "required": False,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"seed": {"anyOf": [{"type": "integer"}, {"type": "null"}]}},
+            }
+        }
+    },
+}
+
+
 @_route(
-    "POST", "/seed", 'Set the seed of default answers and random faults of the scope: {"seed": int|null}.'
+    "POST",
+    "/seed",
+    'Set the seed of default answers and random faults of the scope: {"seed": int|null}.',
+    _SEED_BODY,
 )
 async def set_seed(request: Request) -> Response:
     try:
         body = orjson.loads(await request.body() or b"{}")
-        seed = _SEED.validate_python(body.get("seed") if isinstance(body, dict) else body)
-    except (orjson.JSONDecodeError, ValidationError):
+        if not isinstance(body, dict):
+            raise ValueError("not an object")
+        seed = _SEED.validate_python(body.get("seed"))
+    except (ValueError, ValidationError):
         raise BadRequest('The body must be {"seed": <integer or null>}.', param="seed") from None
     session = _session(request)
     _state(request).set_seed(session, seed)

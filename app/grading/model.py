@@ -29,8 +29,10 @@ _REPLY_FAILURES = {
 Part = InputTextContent | OutputTextContent | InputImageContent | InputAudioContent
 
 
-def _render_part(part: Part, namespaces: dict[str, Any]) -> dict[str, Any]:
-    """Every text of a part is a template (text, image_url, audio data)."""
+def _render_part(part: Part | str, namespaces: dict[str, Any]) -> dict[str, Any]:
+    """Every text of a part is a template (text, image_url, audio data); a plain string is input text."""
+    if isinstance(part, str):
+        return {"type": "input_text", "text": templating.render(part, namespaces)}
     if isinstance(part, InputTextContent | OutputTextContent):
         return {"type": part.type, "text": templating.render(part.text, namespaces)}
     if isinstance(part, InputImageContent):

@@ -110,7 +110,9 @@ ContentPart = Annotated[
     InputTextContent | OutputTextContent | InputImageContent | InputAudioContent,
     Field(discriminator="type"),
 ]
-MessageContent = str | ContentPart | list[ContentPart]
+# A list may mix plain strings and parts (the spec's EvalItemContentArray of EvalItemContentItem).
+ContentItem = str | ContentPart
+MessageContent = str | ContentPart | list[ContentItem]
 
 
 class EvalMessage(WireModel):
@@ -152,7 +154,7 @@ class ScoreModelGrader(WireModel):
     """The prompt messages; may contain templates."""
     sampling_params: SamplingParams | None = None
     """Sampling parameters."""
-    range: list[float] | None = None
+    range: Annotated[list[float], Field(min_length=2, max_length=2)] | None = None
     """`[low, high]` of the score; defaults to `[0, 1]`."""
 
 

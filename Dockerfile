@@ -23,12 +23,16 @@ RUN apt-get update \
 WORKDIR /src
 
 # Dependency layer: only pyproject.toml, so a code change does not reinstall numpy/scipy/pandas/sklearn.
-# The runtime dependencies plus the python-graders extra, read from pyproject.toml itself.
+# The runtime dependencies plus the python-graders extra, read from pyproject.toml itself. The packages'
+# own test suites (`tests` directories: ~150 MB of scipy, pandas, sympy, sklearn, numpy) are never
+# imported at run time and are dropped.
 COPY pyproject.toml ./
 RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
 print('\n'.join(p['dependencies'] + p['optional-dependencies']['python-graders']))" > /tmp/requirements.txt \
  && pip install --no-cache-dir -r /tmp/requirements.txt \
- && rm /tmp/requirements.txt
+ && rm /tmp/requirements.txt \
+ && find "$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
+         -depth -type d -name tests -prune -exec rm -rf {} +
 
 # The code (non-editable install into site-packages; the sandbox lets graders read site-packages only).
 COPY README.md ./

@@ -24,6 +24,7 @@
 #                           and leave it running; own: always start a private dockerd
 #   E2E_HEALTH_TIMEOUT=180  seconds to wait for the service to become healthy
 #   E2E_PULL_TIMEOUT=60     seconds for `docker pull python:3.12-slim`
+#   E2E_STORAGE=overlay2    storage driver of the private dockerd (vfs works too, slowly)
 #   E2E_PYTEST=.venv/bin/pytest   the project's pytest (runs `make install` when missing)
 set -euo pipefail
 
@@ -32,6 +33,7 @@ WORK=${WORK:-/tmp/graders-e2e}
 E2E_ENGINE=${E2E_ENGINE:-auto}
 E2E_HEALTH_TIMEOUT=${E2E_HEALTH_TIMEOUT:-180}
 E2E_PULL_TIMEOUT=${E2E_PULL_TIMEOUT:-60}
+E2E_STORAGE=${E2E_STORAGE:-overlay2}
 E2E_PYTEST=${E2E_PYTEST:-$ROOT/.venv/bin/pytest}
 BASE_IMAGE=python:3.12-slim
 IMAGE=graders-emulator:e2e
@@ -95,6 +97,7 @@ OWN_DOCKERD=0
 DOCKERD_PID=""
 DEBOOTSTRAP_PID=""
 CLIENT_BUILD_PID=""
+READONLY_CID=""
 COMPOSE_UP=0
 HAD_DOCKER0=0
 BRIDGES_BEFORE=""
@@ -115,6 +118,9 @@ cleanup() {
     for pid in $DEBOOTSTRAP_PID $CLIENT_BUILD_PID; do
         kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
     done
+    if [ -n "$READONLY_CID" ]; then
+        $DOCKER rm -f "$READONLY_CID" >/dev/null 2>&1
+    fi
     if [ "$COMPOSE_UP" = 1 ]; then
         step "docker-compose down"
         if [ $rc -ne 0 ]; then
@@ -230,7 +236,7 @@ start_engine() {
         step "Docker engine: using the one that answers at ${DOCKER_HOST:-the default socket}"
         return 0
     fi
-    step "Docker engine: start a private dockerd (overlay2, no iptables, no ip forwarding)"
+    step "Docker engine: start a private dockerd ($E2E_STORAGE, no iptables, no ip forwarding)"
     if [ "$(id -u)" != 0 ]; then
         ENGINE_ERR="starting dockerd needs root (uid $(id -u)), and no engine answers"
         return 1
@@ -238,7 +244,7 @@ start_engine() {
     command -v dockerd >/dev/null || { ENGINE_ERR="dockerd is not installed"; return 1; }
     export DOCKER_HOST="unix://$WORK/docker.sock"
     mkdir -p "$WORK/data" "$WORK/exec"
-    dockerd --host="$DOCKER_HOST" --iptables=false --ip-forward=false --storage-driver=overlay2 \
+    dockerd --host="$DOCKER_HOST" --iptables=false --ip-forward=false --storage-driver="$E2E_STORAGE" \
         --data-root="$WORK/data" --exec-root="$WORK/exec" --pidfile="$WORK/dockerd.pid" \
         >"$LOGS/dockerd.log" 2>&1 &
     DOCKERD_PID=$!
@@ -251,7 +257,7 @@ start_engine() {
     if kill -0 "$DOCKERD_PID" 2>/dev/null; then
         ENGINE_ERR="dockerd (pid $DOCKERD_PID) did not answer within 30 s"
     else
-        ENGINE_ERR="dockerd exited at start-up: $(grep -m1 -iE 'failed|error' "$LOGS/dockerd.log" || tail -1 "$LOGS/dockerd.log")"
+        ENGINE_ERR="dockerd exited at start-up: $(grep -E '^failed to start daemon|level=(fatal|error)' "$LOGS/dockerd.log" | tail -1 | cut -c1-200)"
     fi
     return 1
 }
@@ -346,7 +352,14 @@ if [ "$NEED_STAND_IN" = 1 ]; then
     # As the official image: `python` on PATH, pip installs system-wide (no PEP 668 marker), no apt lists.
     ln -sf /usr/bin/python3 "$ROOTFS/usr/local/bin/python"
     rm -f "$ROOTFS"/usr/lib/python3*/EXTERNALLY-MANAGED
-    rm -rf "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/lib/apt/lists/*
+    rm -rf "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/cache/apt/*.bin "$ROOTFS"/var/lib/apt/lists/*
+    # The official Debian images' apt hook: no .deb archives or package caches left in image layers.
+    cat >"$ROOTFS/etc/apt/apt.conf.d/docker-clean" <<'APT'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+APT
     # Outbound HTTPS may be re-signed by a local CA: the image must trust what the host trusts.
     mkdir -p "$ROOTFS/usr/local/share/ca-certificates" "$ROOTFS/etc/ssl/certs"
     cp /usr/local/share/ca-certificates/*.crt "$ROOTFS/usr/local/share/ca-certificates/" 2>/dev/null || true
@@ -359,7 +372,7 @@ if [ "$NEED_STAND_IN" = 1 ]; then
         --change "LABEL $STAND_IN_LABEL=debootstrap-bookworm-debian-python3" \
         --change 'CMD ["python3"]' - "$BASE_IMAGE" >/dev/null || fail "docker import failed"
     [ "${E2E_KEEP:-0}" = 1 ] || rm -rf "$ROOTFS"
-    info "$BASE_IMAGE stand-in: $($DOCKER run --rm "$BASE_IMAGE" python --version), $($DOCKER image inspect -f '{{.Size}}' "$BASE_IMAGE" | awk '{printf "%.0f MB", $1/1e6}')"
+    info "$BASE_IMAGE stand-in: $($DOCKER run --rm --network none "$BASE_IMAGE" python --version), $($DOCKER image inspect -f '{{.Size}}' "$BASE_IMAGE" | awk '{printf "%.0f MB", $1/1e6}')"
 fi
 
 # ----------------------------------------------------------------------------------------------------
@@ -391,6 +404,15 @@ COMPOSE_UP=1
 $DC up -d --no-build graders >"$LOGS/compose-up.log" 2>&1 || { tail_log "$LOGS/compose-up.log"; fail "compose up failed"; }
 CID=$($DC ps -q graders)
 [ -n "$CID" ] || fail "no container for the graders service"
+
+# The image on its own, as `docker run` users start it: read-only root filesystem (WordNet was copied at
+# build time, nothing is written at run time), another port (its HEALTHCHECK follows
+# GRADERS_EMULATOR_PORT), no network. Checked after the tests; it warms up meanwhile.
+READONLY_NAME=$PROJECT-readonly
+$DOCKER rm -f "$READONLY_NAME" >/dev/null 2>&1 || true
+READONLY_CID=$($DOCKER run -d --name "$READONLY_NAME" --read-only --tmpfs /tmp --network none \
+    -e GRADERS_EMULATOR_PORT=9000 -e GRADERS_EMULATOR_PYTHON_GRADERS=false "$IMAGE") ||
+    fail "docker run --read-only $IMAGE failed"
 
 step "wait for healthy (docker healthcheck on /readyz; timeout ${E2E_HEALTH_TIMEOUT}s)"
 status=""
@@ -452,6 +474,31 @@ fi
 CLIENT_BUILD_PID=""
 $DCC run --rm -T client 2>&1 | tee "$LOGS/client.log" | grep -v '^Creating ' | sed 's/^/    | /'
 [ "${PIPESTATUS[0]}" = 0 ] || fail "the client example failed"
+
+step "image alone: docker run --read-only --network none -e GRADERS_EMULATOR_PORT=9000 (its own HEALTHCHECK)"
+status=""
+deadline=$((SECONDS + E2E_HEALTH_TIMEOUT))
+while [ $SECONDS -lt $deadline ]; do
+    status=$($DOCKER inspect -f '{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "$READONLY_CID")
+    case $status in
+    running/healthy) break ;;
+    running/*) sleep 1 ;;
+    *) break ;;
+    esac
+done
+if [ "$status" != running/healthy ]; then
+    $DOCKER logs --tail 30 "$READONLY_CID" 2>&1 | sed 's/^/    | /'
+    fail "the read-only container on port 9000 is $status, not healthy"
+fi
+$DOCKER exec "$READONLY_CID" python -c '
+import json, time, urllib.request
+for _ in range(120):
+    metrics = json.load(urllib.request.urlopen("http://127.0.0.1:9000/readyz", timeout=5))["metrics"]
+    if metrics["wordnet"] in ("loaded", "missing"):
+        break
+    time.sleep(0.5)
+print("    status: healthy on port 9000 with a read-only root filesystem; WordNet:", json.dumps(metrics))
+raise SystemExit(metrics["wordnet"] != "loaded")' || fail "WordNet did not load from the read-only image"
 
 step "container health log and resource use"
 $DOCKER inspect -f 'health: {{.State.Health.Status}}, {{.State.Health.FailingStreak}} failing; recent probe exit codes:{{range .State.Health.Log}} {{.ExitCode}}{{end}}' "$CID" | sed 's/^/    /'

@@ -86,6 +86,8 @@ def test_readyz_reports_the_sandbox_protections(ready: dict[str, Any], in_contai
         assert (sandbox["netns"], sandbox["pidns"], sandbox["mountns_tmpfs"]) == (False, False, False)
         assert sandbox["disk_watchdog"] is True, sandbox
         assert sandbox["notes"], sandbox
+        # The python-grader package set is installed and imports (the zygote preloads it).
+        assert {"numpy", "scipy", "pandas", "sympy", "sklearn"} <= set(sandbox["preloaded"]), sandbox
 
 
 def test_readyz_reports_wordnet_from_the_image(ready: dict[str, Any], in_container: bool) -> None:

@@ -45,7 +45,7 @@ def _sandbox(settings: Settings) -> SandboxRunner:
         disk_mb=settings.python_disk_mb,
         output_kb=settings.python_output_kb,
     )
-    return SandboxPool(settings.python_workers, limits)
+    return SandboxPool(settings.python_workers, limits, preload=settings.python_preload)
 
 
 def _embedder(settings: Settings) -> Embedder | None:

@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     python_disk_mb: int = Field(1024, description="Writable temp dir size per call (OpenAI: 1 GB).")
     python_output_kb: int = Field(1024, description="Captured stdout+stderr per call.")
     python_source_max_bytes: int = Field(256 * 1024, description="Longer sources get a 400.")
+    python_preload: list[str] | None = Field(
+        None,
+        description="Modules each sandbox worker imports once before forking graders (JSON list); "
+        "default: the installed packages of OpenAI's grader image. Fewer modules: faster forks, "
+        "but a grader importing a module not preloaded pays its import on every call.",
+    )
 
     # --- model graders
     config: Path | None = Field(None, description="YAML file of canned answers, faults and defaults.")

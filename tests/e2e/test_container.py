@@ -86,8 +86,6 @@ def test_readyz_reports_the_sandbox_protections(ready: dict[str, Any], in_contai
         assert (sandbox["netns"], sandbox["pidns"], sandbox["mountns_tmpfs"]) == (False, False, False)
         assert sandbox["disk_watchdog"] is True, sandbox
         assert sandbox["notes"], sandbox
-        # The python-grader package set is installed and imports (the zygote preloads it).
-        assert {"numpy", "scipy", "pandas", "sympy", "sklearn"} <= set(sandbox["preloaded"]), sandbox
 
 
 def test_readyz_reports_wordnet_from_the_image(ready: dict[str, Any], in_container: bool) -> None:
@@ -126,6 +124,21 @@ PYTHON_GRADERS = {
         "def grade(sample, item):\n"
         "    ok = sample['output_text'] == item['answer']\n"
         "    return float(np.mean([ok, ok])) * float(stats.norm.cdf(50.0))\n"
+    ),
+    "package-set": (
+        "import deepdiff, jsonschema, pandas, sklearn.metrics, sqlparse, sympy\n"
+        "def grade(sample, item):\n"
+        "    frame = pandas.DataFrame({'a': [1, 2]})\n"
+        "    x = sympy.Symbol('x')\n"
+        "    checks = [\n"
+        "        int(frame['a'].sum()) == 3,\n"
+        "        sympy.integrate(2 * x, x) == x**2,\n"
+        "        sklearn.metrics.accuracy_score([1, 0], [1, 0]) == 1.0,\n"
+        "        not deepdiff.DeepDiff({'a': 1}, {'a': 1}),\n"
+        "        sqlparse.format('select 1', keyword_case='upper') == 'SELECT 1',\n"
+        "    ]\n"
+        "    jsonschema.validate(1, {'type': 'integer'})\n"
+        "    return float(all(checks))\n"
     ),
     # Landlock: files outside the interpreter, libraries and the job dir are unreadable.
     "etc-passwd-unreadable": (

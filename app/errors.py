@@ -74,6 +74,11 @@ class PayloadTooLarge(ApiError):
     default_code = "request_too_large"
 
 
+class UnsupportedMediaType(ApiError):
+    status = 415
+    default_code = "unsupported_media_type"
+
+
 class ServerError(ApiError):
     status = 500
     type = "server_error"

@@ -20,6 +20,7 @@ from app.grading.context import Embedder, SandboxRunner
 from app.grading.model_names import DEFAULT_ALIASES
 from app.metrics import wordnet
 from app.middleware import BearerAuthMiddleware, BodyLimitMiddleware, RequestContextMiddleware
+from app.observability import install_observability
 from app.schemas.requests import RunGraderRequest, ValidateGraderRequest
 from app.service import Runtime
 from app.settings import Settings
@@ -121,5 +122,6 @@ def create_app(settings: Settings | None = None, *, sandbox: SandboxRunner | Non
         app.add_middleware(BearerAuthMiddleware, keys=settings.api_keys)
     wiring.install(app, settings)
     app.add_middleware(RequestContextMiddleware)
+    install_observability(app)  # outermost: it sees final statuses, the 500 envelope included
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

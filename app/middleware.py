@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Collection
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import NO_KEY_MESSAGE, ApiError, PayloadTooLarge, ServerError, Unauthorized, error_response
@@ -42,6 +43,8 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_headers)
+        except ClientDisconnect:
+            return  # the client left before sending its whole body: there is no one to answer
         except Exception:
             if response_started:
                 raise  # nothing sane can be sent any more: let the server close the connection

@@ -9,7 +9,13 @@ import uvicorn
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-UVICORN = {"loop": "uvloop", "http": "httptools", "access_log": False, "log_level": "warning", "lifespan": "on"}
+UVICORN = {
+    "loop": "uvloop",
+    "http": "httptools",
+    "access_log": False,
+    "log_level": "warning",
+    "lifespan": "on",
+}
 
 
 def bare_app(size: int) -> FastAPI:

@@ -19,16 +19,30 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PATH = "/v1/fine_tuning/alpha/graders/run"
 SENTENCE = "The quick brown fox jumps over the lazy dog near the river bank at dawn"
-STRING_CHECK = {"type": "string_check", "name": "sc", "input": "{{sample.output_text}}", "reference": "{{item.answer}}", "operation": "eq"}
+STRING_CHECK = {
+    "type": "string_check",
+    "name": "sc",
+    "input": "{{sample.output_text}}",
+    "reference": "{{item.answer}}",
+    "operation": "eq",
+}
 
 
 def similarity(metric: str) -> dict[str, object]:
-    return {"type": "text_similarity", "name": metric, "input": "{{sample.output_text}}", "reference": "{{item.answer}}", "evaluation_metric": metric}
+    return {
+        "type": "text_similarity",
+        "name": metric,
+        "input": "{{sample.output_text}}",
+        "reference": "{{item.answer}}",
+        "evaluation_metric": metric,
+    }
 
 
 TARGETS: dict[str, dict[str, object]] = {
@@ -72,19 +86,49 @@ def wait_ready(url: str, timeout: float = 30.0) -> float:
 def start(kind: str, size: int = 900) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, str(ROOT / "bench" / "_servers.py"), kind, "--port", str(port), "--size", str(size)]
+    command = [
+        sys.executable,
+        str(ROOT / "bench" / "_servers.py"),
+        kind,
+        "--port",
+        str(port),
+        "--size",
+        str(size),
+    ]
     process = subprocess.Popen(command, env=env, cwd=ROOT)
-    wait_ready(f"http://127.0.0.1:{port}/readyz")
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/readyz")
+    except BaseException:
+        stop(process)
+        raise
     return process, port
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
-    process.wait(timeout=30)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def running(kind: str, size: int = 900) -> Iterator[int]:
+    """A server for the duration of the block; stopped even when the benchmark fails."""
+    process, port = start(kind, size)
+    try:
+        yield port
+    finally:
+        stop(process)
 
 
 def post(port: int, body: bytes) -> bytes:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{PATH}", body, {"Content-Type": "application/json", "Authorization": "Bearer sk-bench"})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{PATH}",
+        body,
+        {"Content-Type": "application/json", "Authorization": "Bearer sk-bench"},
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return bytes(response.read())
 
@@ -94,8 +138,18 @@ def wrk(port: int, body: bytes, duration: float, connections: int, workdir: Path
     body_file.write_bytes(body)
     script = workdir / "post.lua"
     script.write_text(LUA)
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "-s", str(script), f"http://127.0.0.1:{port}{PATH}"]
-    output = subprocess.run(command, env={**os.environ, "BODY_FILE": str(body_file)}, capture_output=True, text=True, check=True).stdout
+    command = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{int(duration)}s",
+        "-s",
+        str(script),
+        f"http://127.0.0.1:{port}{PATH}",
+    ]
+    output = subprocess.run(
+        command, env={**os.environ, "BODY_FILE": str(body_file)}, capture_output=True, text=True, check=True
+    ).stdout
     if "Non-2xx" in output:
         raise RuntimeError(f"non-2xx answers during the benchmark:\n{output}")
     match = re.search(r"Requests/sec:\s+([\d.]+)", output)
@@ -105,7 +159,10 @@ def wrk(port: int, body: bytes, duration: float, connections: int, workdir: Path
 
 def bodies() -> dict[str, bytes]:
     item = {"answer": SENTENCE.replace("lazy", "sleepy")}
-    return {name: json.dumps({"grader": grader, "model_sample": SENTENCE, "item": item}).encode() for name, grader in TARGETS.items()}
+    return {
+        name: json.dumps({"grader": grader, "model_sample": SENTENCE, "item": item}).encode()
+        for name, grader in TARGETS.items()
+    }
 
 
 def startup_seconds(repeats: int) -> list[float]:
@@ -114,7 +171,8 @@ def startup_seconds(repeats: int) -> list[float]:
     for _ in range(repeats):
         port = free_port()
         started = time.perf_counter()
-        process = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], cwd=ROOT, stdout=subprocess.DEVNULL)
+        command = [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--log-level", "warning"]
+        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL)
         try:
             wait_ready(f"http://127.0.0.1:{port}/readyz")
             times.append(time.perf_counter() - started)
@@ -124,8 +182,11 @@ def startup_seconds(repeats: int) -> list[float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
@@ -133,31 +194,36 @@ def main() -> None:
         sys.exit("wrk is not installed: apt-get install wrk")
 
     starts = startup_seconds(args.repeats)
-    print(f"start-up to /readyz = 200: median {statistics.median(starts):.2f} s (runs: {', '.join(f'{t:.2f}' for t in starts)})")
+    print(
+        f"start-up to /readyz = 200: median {statistics.median(starts):.2f} s (runs: {', '.join(f'{t:.2f}' for t in starts)})"
+    )
 
     requests = bodies()
-    emulator, port = start("emulator")
-    size = len(post(port, requests["string_check"]))
-    stop(emulator)
+    with running("emulator") as port:
+        size = len(post(port, requests["string_check"]))
     results: dict[str, list[float]] = {"bare": [], **{name: [] for name in requests}}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.repeats):
-            bare, port = start("bare", size)
-            post(port, requests["string_check"])
-            results["bare"].append(wrk(port, requests["string_check"], args.duration, args.connections, Path(tmp)))
-            stop(bare)
-            emulator, port = start("emulator")
-            for name, body in requests.items():
-                post(port, body)  # warm: first-use imports and caches
-                results[name].append(wrk(port, body, args.duration, args.connections, Path(tmp)))
-            stop(emulator)
+            with running("bare", size) as port:
+                post(port, requests["string_check"])
+                results["bare"].append(
+                    wrk(port, requests["string_check"], args.duration, args.connections, Path(tmp))
+                )
+            with running("emulator") as port:
+                for name, body in requests.items():
+                    post(port, body)  # warm: first-use imports and caches
+                    results[name].append(wrk(port, body, args.duration, args.connections, Path(tmp)))
     ceiling = statistics.median(results["bare"])
-    print(f"\nrun over HTTP: wrk -t1 -c{args.connections} -d{args.duration:g}s, {args.repeats} interleaved repeats, medians")
+    print(
+        f"\nrun over HTTP: wrk -t1 -c{args.connections} -d{args.duration:g}s, {args.repeats} interleaved repeats, medians"
+    )
     print(f"{'target':40} {'req/s':>9} {'ratio to bare':>14}")
     for name, values in results.items():
         rate = statistics.median(values)
         print(f"{name:40} {rate:9.0f} {rate / ceiling:14.2f}")
-    print(f"(bare = FastAPI endpoint reading the body and returning constant bytes of the same size, {size} B)")
+    print(
+        f"(bare = FastAPI endpoint reading the body and returning constant bytes of the same size, {size} B)"
+    )
 
 
 if __name__ == "__main__":

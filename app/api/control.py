@@ -30,7 +30,7 @@ _RULES = TypeAdapter(list[Rule])
 _SEED = TypeAdapter(int | None, config={"strict": True})
 
 
-def _guard(request: Request) -> None:
+async def _guard(request: Request) -> None:  # async: no worker-thread hop per request
     token = state_of(request.app).settings.control_token
     if not token:
         return

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from app import service
 from app.api.deps import RuntimeDep
 from app.emulation import wiring
+from app.errors import UnsupportedMediaType
 from app.schemas.errors import ErrorResponse
 from app.schemas.requests import RunGraderRequest, ValidateGraderRequest
 from app.schemas.responses import RunGraderResponse, ValidateGraderResponse
@@ -25,6 +26,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         401: "Missing or unknown API key.",
         404: "Unknown path.",
         413: "Request body over the size limit.",
+        415: "The body is declared as something other than JSON.",
         429: "Rate limited (injected with x-emulator-status).",
         500: "A bug in the emulator, or an injected server error.",
     }.items()
@@ -34,6 +36,19 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 def _body_doc(model: type[Any]) -> dict[str, Any]:
     ref = {"$ref": f"#/components/schemas/{model.__name__}"}
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+
+
+def _read_json(request: Request, body: bytes) -> Any:
+    """The body as JSON. A declared non-JSON media type is refused; an absent one is given the benefit."""
+    content_type = request.headers.get("content-type")
+    if content_type is not None:
+        media = content_type.split(";", 1)[0].strip().lower()
+        if media != "application/json" and not media.endswith("+json"):
+            raise UnsupportedMediaType(
+                f"Invalid Content-Type header ({content_type}): the body must be JSON, sent as "
+                "'Content-Type: application/json'."
+            )
+    return service.parse_body(body)
 
 
 def _json(body: bytes, headers: dict[str, str] | None = None) -> Response:
@@ -49,7 +64,7 @@ def _json(body: bytes, headers: dict[str, str] | None = None) -> Response:
     openapi_extra=_body_doc(RunGraderRequest),
 )
 async def run_grader(request: Request, runtime: RuntimeDep) -> Response:
-    data = service.parse_body(await request.body())
+    data = _read_json(request, await request.body())
     parsed = service.parse_run(data, runtime)
     request.state.grader = parsed.grader
     emulation = wiring.for_request(request)
@@ -73,7 +88,7 @@ async def run_grader(request: Request, runtime: RuntimeDep) -> Response:
     openapi_extra=_body_doc(ValidateGraderRequest),
 )
 async def validate_grader(request: Request, runtime: RuntimeDep) -> Response:
-    data = service.parse_body(await request.body())
+    data = _read_json(request, await request.body())
     parsed = service.parse_validate(data, runtime)
     request.state.grader = parsed.grader
     return _json(service.validate(parsed, runtime))

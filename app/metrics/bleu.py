@@ -7,12 +7,14 @@ from functools import cache
 from typing import Any
 
 from app.metrics import wordnet
+from app.metrics.nltk_import import ensure_nltk
 from app.metrics.tokens import word_tokens
 
 
 @cache
 def _bleu_scorer() -> Callable[[list[str], list[str]], float]:
     # nltk is imported on first use (over a second of import time).
+    ensure_nltk()
     from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 
     # method1 adds epsilon to zero n-gram counts: without smoothing, every answer of 1-3 tokens scores 0
@@ -27,6 +29,7 @@ def _bleu_scorer() -> Callable[[list[str], list[str]], float]:
 
 @cache
 def _gleu_scorer() -> Callable[[list[str], list[str]], float]:
+    ensure_nltk()
     from nltk.translate.gleu_score import sentence_gleu
 
     def gleu_of(ref: list[str], hyp: list[str]) -> float:
@@ -37,6 +40,7 @@ def _gleu_scorer() -> Callable[[list[str], list[str]], float]:
 
 @cache
 def _meteor_scorer() -> Callable[[list[str], list[str], Any], float]:
+    ensure_nltk()
     from nltk.translate.meteor_score import meteor_score
 
     def meteor_of(ref: list[str], hyp: list[str], reader: Any) -> float:

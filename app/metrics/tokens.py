@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 # rouge-score's tokenizer module, the one its DefaultTokenizer calls; it imports only `re` and `six`.
 from rouge_score.tokenize import tokenize as _rouge_tokenize
 
+from app.metrics.nltk_import import ensure_nltk
+
 if TYPE_CHECKING:
     from nltk.tokenize.destructive import NLTKWordTokenizer
 
@@ -15,6 +17,7 @@ if TYPE_CHECKING:
 @cache
 def _word_tokenizer() -> NLTKWordTokenizer:
     # Imported on first use: `import nltk` costs over a second, which server start-up should not pay.
+    ensure_nltk()
     from nltk.tokenize.destructive import NLTKWordTokenizer
 
     # One instance for the process: it holds only compiled regexes, so sharing it across threads is safe.

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from app.metrics.errors import MetricUnavailable
+from app.metrics.nltk_import import ensure_nltk
 
 if TYPE_CHECKING:
     from nltk.corpus.reader.wordnet import WordNetCorpusReader
@@ -115,6 +116,7 @@ class _NoMultilingualData:
 @cache
 def _offline_reader_class() -> type[WordNetCorpusReader]:
     # Defined on first use so that importing this module does not import nltk (over a second).
+    ensure_nltk()
     from nltk.corpus.reader.wordnet import WordNetCorpusReader
 
     class OfflineWordNet(WordNetCorpusReader):  # type: ignore[misc]
@@ -129,6 +131,7 @@ def _offline_reader_class() -> type[WordNetCorpusReader]:
 
 
 def _find_corpus(path: str) -> Any | None:
+    ensure_nltk()
     import nltk.data
 
     try:
@@ -139,6 +142,7 @@ def _find_corpus(path: str) -> Any | None:
 
 
 def _allow_data_path(path: str) -> None:
+    ensure_nltk()
     import nltk.data
 
     # nltk 3.10 opens corpus files only under its data paths (PermissionError otherwise).
@@ -217,6 +221,7 @@ class WordNetLoader:
         return reader
 
     def _locate(self) -> Any:
+        ensure_nltk()
         import nltk.data
 
         data_dir = str(self.data_dir)

@@ -114,3 +114,36 @@ def test_readyz_reports_sandbox_and_metrics(http: TestClient) -> None:
     body = http.get("/readyz").json()
     assert body["status"] == "ready" and "wordnet" in body["metrics"] and "sandbox" in body
     assert http.get("/healthz").json() == {"status": "ok"}
+
+
+def test_client_leaving_mid_body_is_not_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    """wrk and impatient clients close the connection while the body streams in: nothing to answer, nothing to log."""
+    import asyncio
+
+    app = create_app(Settings(), sandbox=ExplodingSandbox())
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": RUN,
+        "raw_path": RUN.encode(),
+        "query_string": b"",
+        "headers": [(b"authorization", b"Bearer x"), (b"content-type", b"application/json")],
+        "http_version": "1.1",
+        "scheme": "http",
+        "server": ("127.0.0.1", 80),
+        "client": ("127.0.0.1", 1),
+        "root_path": "",
+        "app": app,
+    }
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    with caplog.at_level(logging.ERROR):
+        asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
+    assert sent == []
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -212,18 +212,30 @@ def test_malformed_bodies_get_a_4xx_envelope(
     assert_envelope(response)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open decision: a valid JSON body sent as text/plain is graded (200); the issue asks for a 4xx",
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml"]
 )
-def test_valid_json_with_a_wrong_content_type(http: httpx.Client) -> None:
+def test_valid_json_with_a_wrong_content_type_is_a_415(http: httpx.Client, content_type: str) -> None:
     grader = {"type": "string_check", "input": "a", "reference": "a", "operation": "eq"}
     response = http.post(
         RUN,
         content=json.dumps({"grader": grader, "model_sample": "x"}),
-        headers={"content-type": "text/plain"},
+        headers={"content-type": content_type},
     )
+    assert response.status_code == 415
     assert_envelope(response)
+
+
+@pytest.mark.parametrize(
+    "content_type", [None, "application/json; charset=utf-8", "application/vnd.api+json"]
+)
+def test_json_media_types_and_no_content_type_are_graded(
+    http: httpx.Client, content_type: str | None
+) -> None:
+    grader = {"type": "string_check", "input": "a", "reference": "a", "operation": "eq"}
+    headers = {"content-type": content_type} if content_type else {}
+    response = http.post(RUN, content=json.dumps({"grader": grader, "model_sample": "x"}), headers=headers)
+    assert response.status_code == 200 and response.json()["reward"] == 1.0
 
 
 def test_the_server_still_answers_after_the_fuzzing(http: httpx.Client) -> None:

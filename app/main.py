@@ -14,6 +14,7 @@ from pydantic.json_schema import models_json_schema
 
 from app import __version__
 from app.api import graders, health
+from app.api.fast_path import GraderFastPath
 from app.emulation import wiring
 from app.errors import install_error_handlers
 from app.grading.context import Embedder, SandboxRunner
@@ -115,8 +116,10 @@ def create_app(settings: Settings | None = None, *, sandbox: SandboxRunner | Non
     app.include_router(graders.router)
     app.include_router(health.router)
     install_error_handlers(app)
-    # add_middleware wraps: the last added is the outermost. Auth and the body limit sit innermost,
+    # add_middleware wraps: the last added is the outermost. The grader fast path is innermost, then
+    # auth and the body limit,
     # emulation (session rewrite, faults, journal) around them, request ids around everything.
+    app.add_middleware(GraderFastPath, handlers=graders.HANDLERS)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.auth:
         app.add_middleware(BearerAuthMiddleware, keys=settings.api_keys)

@@ -83,6 +83,19 @@ def wait_ready(url: str, timeout: float = 30.0) -> float:
     raise RuntimeError(f"{url} not ready after {timeout} s")
 
 
+def wait_warm(port: int, timeout: float = 60.0) -> None:
+    """Measure a warm server: sandbox workers forked and WordNet loaded (both warm up in the background)."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as response:
+            ready = json.loads(response.read())
+        sandbox, metrics = ready.get("sandbox", {}), ready.get("metrics", {})
+        if sandbox.get("warm") == sandbox.get("workers") and metrics.get("wordnet") == "loaded":
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"the emulator did not warm up in {timeout} s: {ready}")
+
+
 def start(kind: str, size: int = 900) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -98,6 +111,8 @@ def start(kind: str, size: int = 900) -> tuple[subprocess.Popen[bytes], int]:
     process = subprocess.Popen(command, env=env, cwd=ROOT)
     try:
         wait_ready(f"http://127.0.0.1:{port}/readyz")
+        if kind == "emulator":
+            wait_warm(port)
     except BaseException:
         stop(process)
         raise

@@ -1,4 +1,4 @@
-"""Prometheus /metrics and the debug request log, on an app built by create_app plus install_observability."""
+"""Prometheus /metrics and the debug request log, as create_app installs them."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.logs import JsonFormatter
 from app.main import create_app
-from app.observability import install_observability, route_label
+from app.observability import route_label
 from app.settings import Settings
 
 RUN = "/v1/fine_tuning/alpha/graders/run"
@@ -43,7 +43,6 @@ class FakeSandbox:
 @pytest.fixture
 def client() -> Iterator[TestClient]:
     app = create_app(Settings(port=0), sandbox=FakeSandbox())  # type: ignore[arg-type]
-    install_observability(app)
     with TestClient(app) as test_client:
         yield test_client
 
@@ -111,18 +110,20 @@ def test_registries_are_per_app() -> None:
         create_app(Settings(port=0, python_graders=False)),
         create_app(Settings(port=0, python_graders=False)),
     )
-    assert install_observability(first) is not install_observability(second)  # no duplicate-metric error
+    # create_app installed one registry per app: no duplicate-metric error, no shared counters
+    assert first.state.metrics_registry is not second.state.metrics_registry
 
 
 def test_request_log_line_at_debug_only(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="graders_emulator.requests"):
         client.get("/healthz")
-    assert not caplog.records
+    assert not [r for r in caplog.records if r.name == "graders_emulator.requests"]
     with caplog.at_level(logging.DEBUG, logger="graders_emulator.requests"):
         response = client.post(
             RUN, json={"grader": EXACT, "model_sample": "x", "item": {"a": "x"}}, headers=AUTH
         )
-    [record] = caplog.records
+    # Only this logger's lines: other tests may have left the root logger at a lower level.
+    [record] = [r for r in caplog.records if r.name == "graders_emulator.requests"]
     line = json.loads(JsonFormatter().format(record))
     assert line["request_id"] == response.headers["x-request-id"]
     assert line["path"] == RUN and line["status"] == 200 and line["outcome"] == "ok"

@@ -101,7 +101,7 @@ def stock_wordnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WordNetC
         try:
             wordnet.load_wordnet()
         except MetricUnavailable as exc:
-            pytest.skip(f"no WordNet on this machine: {exc}")
+            pytest.fail(f"WordNet is required by the metric tests (`make test` installs it): {exc}")
         with warnings.catch_warnings():
             # The stock reader warns that no multilingual data is given; that is expected here.
             warnings.simplefilter("ignore", UserWarning)

@@ -52,7 +52,7 @@ def wordnet_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         try:
             wordnet.load_wordnet()
         except MetricUnavailable as exc:
-            pytest.skip(f"no WordNet on this machine: {exc}")
+            pytest.fail(f"WordNet is required by the metric tests (`make test` installs it): {exc}")
         yield
 
 

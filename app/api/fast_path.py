@@ -27,7 +27,11 @@ class GraderFastPath:
         self.handlers = dict(handlers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        handler = self.handlers.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None
+        handler = (
+            self.handlers.get(scope["path"])
+            if scope["type"] == "http" and scope["method"] == "POST"
+            else None
+        )
         if handler is None:
             await self.app(scope, receive, send)
             return

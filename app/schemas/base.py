@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict
 
 
 class WireModel(BaseModel):
@@ -15,3 +17,14 @@ class WireModel(BaseModel):
     """
 
     model_config = ConfigDict(extra="allow", populate_by_name=True, strict=True)
+
+
+def _integral_float_as_int(value: object) -> object:
+    # JSON Schema counts 5.0 as an integer and some JSON encoders write one; strict mode would refuse it.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+WireInt = Annotated[int, BeforeValidator(_integral_float_as_int)]
+"""An integer on the wire: 5 or 5.0, never "5" or true."""

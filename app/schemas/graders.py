@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from app.metrics import EvaluationMetric
-from app.schemas.base import WireModel
+from app.schemas.base import WireInt, WireModel
 
 StringCheckOperation = Literal["eq", "ne", "like", "ilike"]
 Role = Literal["user", "assistant", "system", "developer"]
@@ -129,13 +129,13 @@ class EvalMessage(WireModel):
 class SamplingParams(WireModel):
     """Sampling parameters of a model grader."""
 
-    seed: int | None = None
+    seed: WireInt | None = None
     """Seed for sampling."""
     top_p: float | None = None
     """Nucleus sampling mass."""
     temperature: float | None = None
     """Sampling temperature."""
-    max_completions_tokens: Annotated[int, Field(ge=1)] | None = None
+    max_completions_tokens: Annotated[WireInt, Field(ge=1)] | None = None
     """Maximum tokens the grader model may generate."""
     reasoning_effort: ReasoningEffort | None = None
     """Reasoning effort for reasoning models."""

@@ -302,3 +302,29 @@ def test_body_path_keeps_only_what_indexes_the_body(
 )
 def test_mask_key(key: str, shown: str) -> None:
     assert mask_key(key) == shown
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "accepted"),
+    [
+        ("seed", 42, True),
+        ("seed", 42.0, True),
+        ("seed", "42", False),
+        ("seed", True, False),
+        ("seed", 4.5, False),
+        ("temperature", 1, True),
+        ("temperature", True, False),
+        ("max_completions_tokens", 0, False),
+    ],
+    ids=repr,
+)
+def test_wire_types_are_strict_but_integral_floats_are_integers(
+    field: str, value: Any, accepted: bool
+) -> None:
+    grader = {"type": "score_model", "model": "m", "input": [], "sampling_params": {field: value}}
+    if accepted:
+        parse_run(check(grader), RUNTIME)
+        return
+    with pytest.raises(BadRequest) as caught:
+        parse_run(check(grader), RUNTIME)
+    assert caught.value.param == f"grader.sampling_params.{field}"

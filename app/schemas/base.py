@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 
 class WireModel(BaseModel):
@@ -28,3 +28,5 @@ def _integral_float_as_int(value: object) -> object:
 
 WireInt = Annotated[int, BeforeValidator(_integral_float_as_int)]
 """An integer on the wire: 5 or 5.0, never "5" or true."""
+PositiveWireInt = Annotated[int, Field(ge=1), BeforeValidator(_integral_float_as_int)]
+"""A WireInt >= 1 (the constraint before the validator, or the JSON schema shows `ge` for `minimum`)."""

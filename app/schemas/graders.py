@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from app.metrics import EvaluationMetric
-from app.schemas.base import WireInt, WireModel
+from app.schemas.base import PositiveWireInt, WireInt, WireModel
 
 StringCheckOperation = Literal["eq", "ne", "like", "ilike"]
 Role = Literal["user", "assistant", "system", "developer"]
@@ -135,7 +135,7 @@ class SamplingParams(WireModel):
     """Nucleus sampling mass."""
     temperature: float | None = None
     """Sampling temperature."""
-    max_completions_tokens: Annotated[WireInt, Field(ge=1)] | None = None
+    max_completions_tokens: PositiveWireInt | None = None
     """Maximum tokens the grader model may generate."""
     reasoning_effort: ReasoningEffort | None = None
     """Reasoning effort for reasoning models."""

@@ -108,17 +108,16 @@ def create_app(settings: Settings | None = None, *, sandbox: SandboxRunner | Non
     app = FastAPI(title="graders-emulator", version=__version__, description=DESCRIPTION, lifespan=_lifespan)
     app.state.settings = settings
     if settings.nltk_data is not None:
-        wordnet.configure(
-            data_dir=settings.nltk_data
-        )  # process-wide: only when asked, it drops a loaded WordNet
+        # Process-wide, and it drops a WordNet already loaded: only when a directory is asked for.
+        wordnet.configure(data_dir=settings.nltk_data)
     app.state.sandbox = sandbox if sandbox is not None else _sandbox(settings)
     app.state.runtime = _runtime(settings, app.state.sandbox)
     app.include_router(graders.router)
     app.include_router(health.router)
     install_error_handlers(app)
-    # add_middleware wraps: the last added is the outermost. The grader fast path is innermost, then
-    # auth and the body limit,
-    # emulation (session rewrite, faults, journal) around them, request ids around everything.
+    # add_middleware wraps: the last added is the outermost. Innermost the grader fast path, then the
+    # body limit and auth, emulation (session rewrite, journal, faults) around them, request ids and
+    # metrics around everything.
     app.add_middleware(GraderFastPath, handlers=graders.HANDLERS)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.auth:

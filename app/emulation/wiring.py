@@ -20,7 +20,7 @@ from app.emulation.faults import FaultMiddleware, request_headers
 from app.emulation.sessions import REQUEST_KEY, SessionMiddleware, scope_state, session_of
 from app.emulation.state import EmulationState, RequestEmulationState
 from app.grading.context import ModelClient
-from app.grading.result import GradeFailure, GradeResult
+from app.grading.result import GradeFailure
 from app.settings import Settings
 
 
@@ -105,15 +105,3 @@ def _without_middleware(request: Request) -> RequestEmulationState:
     scope_state(request.scope)[REQUEST_KEY] = emulation
     return emulation
 
-
-def record(
-    request: Request,
-    *,
-    body: Any,
-    status: int,
-    response_body: Any,
-    result: GradeResult | None,
-) -> None:
-    """Kept for callers of the first seam: the journal middleware records every request by itself."""
-    if result is not None:
-        request.state.grade_result = result

@@ -104,4 +104,3 @@ def _without_middleware(request: Request) -> RequestEmulationState:
     emulation = RequestEmulationState(session_of(request.scope), headers)
     scope_state(request.scope)[REQUEST_KEY] = emulation
     return emulation
-

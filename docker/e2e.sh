@@ -405,6 +405,20 @@ $DC up -d --no-build graders >"$LOGS/compose-up.log" 2>&1 || { tail_log "$LOGS/c
 CID=$($DC ps -q graders)
 [ -n "$CID" ] || fail "no container for the graders service"
 
+# Poll a container's health until healthy, stopped, or E2E_HEALTH_TIMEOUT; sets $status.
+wait_healthy() {
+    status=""
+    local deadline=$((SECONDS + E2E_HEALTH_TIMEOUT))
+    while [ $SECONDS -lt $deadline ]; do
+        status=$($DOCKER inspect -f '{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "$1")
+        case $status in
+        running/healthy) return ;;
+        running/*) sleep 1 ;;
+        *) return ;;
+        esac
+    done
+}
+
 # The image on its own, as `docker run` users start it: read-only root filesystem (WordNet was copied at
 # build time, nothing is written at run time), another port (its HEALTHCHECK follows
 # GRADERS_EMULATOR_PORT), no network. Checked after the tests; it warms up meanwhile.
@@ -415,16 +429,7 @@ READONLY_CID=$($DOCKER run -d --name "$READONLY_NAME" --read-only --tmpfs /tmp -
     fail "docker run --read-only $IMAGE failed"
 
 step "wait for healthy (docker healthcheck on /readyz; timeout ${E2E_HEALTH_TIMEOUT}s)"
-status=""
-deadline=$((SECONDS + E2E_HEALTH_TIMEOUT))
-while [ $SECONDS -lt $deadline ]; do
-    status=$($DOCKER inspect -f '{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "$CID")
-    case $status in
-    running/healthy) break ;;
-    running/*) sleep 1 ;;
-    *) break ;;
-    esac
-done
+wait_healthy "$CID"
 if [ "$status" != running/healthy ]; then
     $DOCKER inspect -f '{{range .State.Health.Log}}    probe exit {{.ExitCode}}: {{.Output}}{{end}}' "$CID" 2>/dev/null | tail -5
     fail "the service is $status, not healthy"
@@ -476,16 +481,7 @@ $DCC run --rm -T client 2>&1 | tee "$LOGS/client.log" | grep -v '^Creating ' | s
 [ "${PIPESTATUS[0]}" = 0 ] || fail "the client example failed"
 
 step "image alone: docker run --read-only --network none -e GRADERS_EMULATOR_PORT=9000 (its own HEALTHCHECK)"
-status=""
-deadline=$((SECONDS + E2E_HEALTH_TIMEOUT))
-while [ $SECONDS -lt $deadline ]; do
-    status=$($DOCKER inspect -f '{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "$READONLY_CID")
-    case $status in
-    running/healthy) break ;;
-    running/*) sleep 1 ;;
-    *) break ;;
-    esac
-done
+wait_healthy "$READONLY_CID"
 if [ "$status" != running/healthy ]; then
     $DOCKER logs --tail 30 "$READONLY_CID" 2>&1 | sed 's/^/    | /'
     fail "the read-only container on port 9000 is $status, not healthy"

@@ -1,4 +1,8 @@
-"""Prometheus `/metrics` and a structured per-request log line, from one pure-ASGI middleware.
+"""Prometheus `/metrics` and a structured per-request log line.
+
+`install_observability` returns the `RequestObserver` that the request-context middleware calls once
+per request (`app/middleware.py`); counting there is a few dict operations, and the Prometheus
+families are built from those counts only when `/metrics` is scraped.
 
 Metrics (a registry per app, so that several apps in one process never share counters):
 
@@ -18,18 +22,24 @@ only: at the default level the hot path pays one `isEnabledFor` check.
 from __future__ import annotations
 
 import logging
-import time
+from bisect import bisect_left
 from collections.abc import Iterator
+from itertools import accumulate
 from typing import Any
 
 from fastapi import FastAPI
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    InfoMetricFamily,
+)
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from app.emulation.sessions import SESSION_KEY
 
@@ -65,33 +75,43 @@ def outcome_label(status: int | None, state: dict[str, Any]) -> str:
     return "flagged" if getattr(result, "failures", None) else "ok"
 
 
-class RequestMetrics:
-    """The request counter and latency histogram, with their labelled children cached."""
+class RequestMetrics(Collector):
+    """The request counter and latency histogram: plain counts on the request path, Prometheus
+    families at scrape time (prometheus_client's own Counter and Histogram take a lock per update)."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.requests = Counter(
-            "graders_emulator_requests",
-            "Requests by route, grader type and outcome.",
-            ["path", "grader_type", "outcome"],
-            registry=registry,
-        )
-        self.latency = Histogram(
-            "graders_emulator_request_duration_seconds",
-            "Time from the request's arrival to the end of its answer.",
-            ["path", "grader_type"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
-        )
-        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+    def __init__(self) -> None:
+        self._requests: dict[tuple[str, str, str], int] = {}
+        # per (path, grader_type): a count per bucket (the last one is +Inf), then the sum of seconds
+        self._latency: dict[tuple[str, str], list[float]] = {}
 
     def observe(self, path: str, grader_type: str, outcome: str, seconds: float) -> None:
         key = (path, grader_type, outcome)
-        children = self._children.get(key)
-        if children is None:  # labels() costs a lock and a dict build: do it once per label set
-            children = (self.requests.labels(*key), self.latency.labels(path, grader_type))
-            self._children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        self._requests[key] = self._requests.get(key, 0) + 1
+        histogram = self._latency.get((path, grader_type))
+        if histogram is None:
+            histogram = self._latency[(path, grader_type)] = [0] * (len(LATENCY_BUCKETS) + 1) + [0.0]
+        histogram[bisect_left(LATENCY_BUCKETS, seconds)] += 1  # buckets count values <= their bound
+        histogram[-1] += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            "graders_emulator_requests",
+            "Requests by route, grader type and outcome.",
+            labels=["path", "grader_type", "outcome"],
+        )
+        for request_labels, count in list(self._requests.items()):
+            requests.add_metric(request_labels, count)
+        yield requests
+        latency = HistogramMetricFamily(
+            "graders_emulator_request_duration_seconds",
+            "Time from the request's arrival to the end of its answer.",
+            labels=["path", "grader_type"],
+        )
+        bounds = [*(str(bound) for bound in LATENCY_BUCKETS), "+Inf"]
+        for latency_labels, histogram in list(self._latency.items()):
+            counts = list(accumulate(histogram[:-1]))
+            latency.add_metric(latency_labels, list(zip(bounds, counts, strict=True)), histogram[-1])
+        yield latency
 
 
 class SandboxCollector(Collector):
@@ -118,36 +138,17 @@ class SandboxCollector(Collector):
         yield InfoMetricFamily("graders_emulator_sandbox", "Sandbox mode and active protections.", value=info)
 
 
-class ObservabilityMiddleware:
-    """Counts and times every HTTP request; logs it at debug level with its request id."""
+class RequestObserver:
+    """Counts and times one finished HTTP request; logs it at debug level with its request id."""
 
-    def __init__(self, app: ASGIApp, metrics: RequestMetrics) -> None:
-        self.app = app
+    def __init__(self, metrics: RequestMetrics) -> None:
         self.metrics = metrics
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status: int | None = None
-
-        async def watching_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, watching_send)
-        finally:
-            self._record(scope, status, time.perf_counter() - started)
-
-    def _record(self, scope: Scope, status: int | None, seconds: float) -> None:
+    def __call__(self, scope: Scope, status: int | None, seconds: float) -> None:
         state: dict[str, Any] = scope.get("state") or {}
         grader_type = getattr(state.get("grader"), "type", None) or "none"
         outcome = outcome_label(status, state)
-        # Read after the call: the session middleware has rewritten session URLs to /v1 by now.
+        # Read after the call: the emulation middleware has rewritten session URLs to /v1 by now.
         path = route_label(scope["path"])
         self.metrics.observe(path, grader_type, outcome, seconds)
         if log.isEnabledFor(logging.DEBUG):
@@ -170,10 +171,11 @@ class ObservabilityMiddleware:
             )
 
 
-def install_observability(app: FastAPI) -> CollectorRegistry:
-    """Add the metrics middleware (outermost when called last) and `GET /metrics`; returns the registry."""
+def install_observability(app: FastAPI) -> RequestObserver:
+    """Add `GET /metrics`; returns the observer the request-context middleware reports requests to."""
     registry = CollectorRegistry(auto_describe=True)
-    metrics = RequestMetrics(registry)
+    metrics = RequestMetrics()
+    registry.register(metrics)
     registry.register(SandboxCollector(app))
     app.state.metrics_registry = registry
 
@@ -187,5 +189,4 @@ def install_observability(app: FastAPI) -> CollectorRegistry:
         include_in_schema=False,
         summary="Prometheus metrics.",
     )
-    app.add_middleware(ObservabilityMiddleware, metrics=metrics)
-    return registry
+    return RequestObserver(metrics)

@@ -78,5 +78,12 @@ class Settings(BaseSettings):
         None, description="Where WordNet is looked up / materialised (default: NLTK paths, then a cache)."
     )
 
+    # --- observability
+    otel: bool = Field(
+        False,
+        description="FastAPI's native OpenTelemetry traces, metrics and logs (needs a configured provider); "
+        "grader requests then go through FastAPI's routing, so that spans carry route names.",
+    )
+
     # --- journal
     journal_size: int = Field(1000, description="Requests kept in the journal (0 turns it off).")

@@ -134,11 +134,16 @@ def variables(template: str) -> Iterator[Variable]:
             yield piece
 
 
+_JSON_SPACE = " \t\n\r"
+_JSON_STARTS = frozenset('{["-0123456789tfn')  # the first character of every JSON value
+
+
 def sample_namespace(model_sample: str) -> dict[str, Any]:
     """The `sample` namespace: output_json only when the sample is valid JSON (any JSON value)."""
     sample: dict[str, Any] = {"output_text": model_sample}
-    with contextlib.suppress(orjson.JSONDecodeError):
-        sample["output_json"] = orjson.loads(model_sample)
+    if model_sample.lstrip(_JSON_SPACE)[:1] in _JSON_STARTS:  # plain text fails fast, without raising
+        with contextlib.suppress(orjson.JSONDecodeError):
+            sample["output_json"] = orjson.loads(model_sample)
     sample["output_tools"] = []
     sample["choices"] = []
     return sample

@@ -7,9 +7,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from app import service
+from app.api.fast_path import Answer, Handler
 from app.emulation import wiring
+from app.emulation.sessions import scope_state
 from app.errors import UnsupportedMediaType
 from app.schemas.errors import ErrorResponse
 from app.schemas.requests import RunGraderRequest, ValidateGraderRequest
@@ -38,21 +41,44 @@ def _body_doc(model: type[Any]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
 
 
-def _read_json(request: Request, body: bytes) -> Any:
+def _read_json(scope: Scope, body: bytes) -> Any:
     """The body as JSON. A declared non-JSON media type is refused; an absent one is given the benefit."""
-    content_type = request.headers.get("content-type")
+    content_type = next((v for k, v in scope["headers"] if k == b"content-type"), None)
     if content_type is not None:
-        media = content_type.split(";", 1)[0].strip().lower()
-        if media != "application/json" and not media.endswith("+json"):
+        media = content_type.split(b";", 1)[0].strip().lower()
+        if media != b"application/json" and not media.endswith(b"+json"):
             raise UnsupportedMediaType(
-                f"Invalid Content-Type header ({content_type}): the body must be JSON, sent as "
-                "'Content-Type: application/json'."
+                f"Invalid Content-Type header ({content_type.decode('latin-1')}): the body must be JSON, "
+                "sent as 'Content-Type: application/json'."
             )
     return service.parse_body(body)
 
 
-def _json(body: bytes, headers: dict[str, str] | None = None) -> Response:
-    return Response(body, media_type="application/json", headers=headers)
+async def run(scope: Scope, body: bytes, runtime: service.Runtime) -> Answer:
+    """Grade one request: the answer's JSON body and extra headers."""
+    parsed = service.parse_run(_read_json(scope, body), runtime)
+    state = scope_state(scope)
+    state["grader"] = parsed.grader  # for the metrics and the journal
+    emulation = wiring.for_request(scope)
+    latency_s = float(emulation.trace.get("latency_ms") or 0) / 1000  # slept in the fault middleware
+    outcome = await service.run(parsed, runtime, emulation.models, emulation.forced_failures, latency_s)
+    state["grade_result"] = outcome.result
+    if not outcome.unreported_details:
+        return Answer(outcome.body)
+    # Some flags (other_error, ...) have no details key on the wire: say why in a header.
+    details = {f.flag: f.details for f in outcome.unreported_details}
+    return Answer(outcome.body, ((b"x-emulator-flag-details", json.dumps(details).encode("latin-1")),))
+
+
+async def validate(scope: Scope, body: bytes, runtime: service.Runtime) -> Answer:
+    """Validate one grader: the answer's JSON body."""
+    parsed = service.parse_validate(_read_json(scope, body), runtime)
+    scope_state(scope)["grader"] = parsed.grader
+    return Answer(service.validate(parsed, runtime))
+
+
+# The routes below document the endpoints and are FastAPI's fallback: POSTs are served by
+# GraderFastPath (app/api/fast_path.py) with the same handlers, without FastAPI's routing cost.
 
 
 @router.post(
@@ -64,20 +90,8 @@ def _json(body: bytes, headers: dict[str, str] | None = None) -> Response:
     openapi_extra=_body_doc(RunGraderRequest),
 )
 async def run_grader(request: Request) -> Response:
-    runtime: service.Runtime = request.app.state.runtime  # not a Depends: it costs ~40 µs a request
-    data = _read_json(request, await request.body())
-    parsed = service.parse_run(data, runtime)
-    request.state.grader = parsed.grader
-    emulation = wiring.for_request(request)
-    latency_s = float(emulation.trace.get("latency_ms") or 0) / 1000  # slept in the fault middleware
-    outcome = await service.run(parsed, runtime, emulation.models, emulation.forced_failures, latency_s)
-    request.state.grade_result = outcome.result
-    headers = None
-    if outcome.unreported_details:
-        # Some flags (other_error, ...) have no details key on the wire: say why in a header.
-        details = {f.flag: f.details for f in outcome.unreported_details}
-        headers = {"x-emulator-flag-details": json.dumps(details)}
-    return _json(outcome.body, headers)
+    answer = await run(request.scope, await request.body(), request.app.state.runtime)
+    return answer.response()
 
 
 @router.post(
@@ -89,12 +103,8 @@ async def run_grader(request: Request) -> Response:
     openapi_extra=_body_doc(ValidateGraderRequest),
 )
 async def validate_grader(request: Request) -> Response:
-    runtime: service.Runtime = request.app.state.runtime
-    data = _read_json(request, await request.body())
-    parsed = service.parse_validate(data, runtime)
-    request.state.grader = parsed.grader
-    return _json(service.validate(parsed, runtime))
+    answer = await validate(request.scope, await request.body(), request.app.state.runtime)
+    return answer.response()
 
 
-# The same handlers, by path, for GraderFastPath (app/api/fast_path.py).
-HANDLERS = {f"{PREFIX}/run": run_grader, f"{PREFIX}/validate": validate_grader}
+HANDLERS: dict[str, Handler] = {f"{PREFIX}/run": run, f"{PREFIX}/validate": validate}

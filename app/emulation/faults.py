@@ -1,25 +1,18 @@
-"""The fault middleware: validates emulation headers, picks fault rules, injects latency, HTTP and
-transport faults on `/v1` requests, and leaves forced error flags for the route (via `for_request`)."""
+"""Fault injection: reading the grader for rule matching, and applying a fault decision (latency,
+HTTP statuses in OpenAI's envelope, transport faults). Forced error flags reach the route through
+`wiring.for_request`."""
 
 from __future__ import annotations
 
 import asyncio
 import math
-from typing import Any
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.emulation import transport
-from app.emulation.envelopes import invalid_request, is_retryable, send_json, status_envelope
-from app.emulation.headers import HeaderError, parse
-from app.emulation.rules import RequestView
-from app.emulation.sessions import RAW_RECEIVE_KEY, REQUEST_KEY, scope_state, session_of
-from app.emulation.state import EmulationState, FaultDecision, RequestEmulationState
-
-
-def request_headers(scope: Scope) -> dict[str, str]:
-    return {bytes(k).decode("latin-1").lower(): bytes(v).decode("latin-1") for k, v in scope["headers"]}
+from app.emulation.envelopes import is_retryable, send_json, status_envelope
+from app.emulation.state import FaultDecision
 
 
 async def read_body(receive: Receive, limit: int) -> tuple[bytes | None, Receive]:
@@ -70,46 +63,25 @@ def status_headers(decision: FaultDecision, status: int) -> list[tuple[str, str]
     return headers
 
 
-class FaultMiddleware:
-    """Applies what the headers and the fault rules ask for, then lets the request through (or not)."""
+async def apply(
+    app: ASGIApp, decision: FaultDecision, scope: Scope, receive: Receive, send: Send, *, raw_receive: Receive
+) -> None:
+    """Answer the request as `decision` says: delayed, failed, cut, or passed on to `app`.
 
-    def __init__(self, app: ASGIApp, state: EmulationState) -> None:
-        self.app = app
-        self.state = state
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/v1"):
-            await self.app(scope, receive, send)
-            return
-        try:
-            headers = parse(request_headers(scope))
-        except HeaderError as exc:
-            await send_json(send, 400, invalid_request(str(exc)))
-            return
-        session = session_of(scope)
-        grader: tuple[str | None, str | None] = (None, None)
-        if self.state.needs_body(session):
-            body, receive = await read_body(receive, self.state.settings.max_body_bytes)
-            grader = grader_of(body)
-        view = RequestView(scope["method"], scope["path"], grader[0], grader[1], headers.retry_count)
-        decision = self.state.decide(session, view, headers)
-        scope_state(scope)[REQUEST_KEY] = RequestEmulationState(session, headers, decision)
-        await self._apply(decision, scope, receive, send)
-
-    async def _apply(self, decision: FaultDecision, scope: Scope, receive: Receive, send: Send) -> None:
-        if decision.latency_ms:
-            await asyncio.sleep(decision.latency_ms / 1000)
-        raw_receive: Any = scope_state(scope).get(RAW_RECEIVE_KEY)
-        if decision.fault == "hang":
-            await transport.hang(receive, send, raw_receive, decision.hang_ms / 1000)
-        elif decision.fault == "drop":
-            await transport.drop(receive, send, raw_receive)
-        elif decision.status:
-            body = status_envelope(decision.status, decision.retry_after_ms, decision.message)
-            await send_json(send, decision.status, body, status_headers(decision, decision.status))
-        elif decision.fault == "truncate":
-            await transport.truncate(self.app, scope, receive, send, raw_receive)
-        elif decision.fault == "malformed":
-            await transport.malformed(self.app, scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
+    `raw_receive` is the server's own receive: transport faults reach the connection through it.
+    """
+    if decision.latency_ms:
+        await asyncio.sleep(decision.latency_ms / 1000)
+    if decision.fault == "hang":
+        await transport.hang(receive, send, raw_receive, decision.hang_ms / 1000)
+    elif decision.fault == "drop":
+        await transport.drop(receive, send, raw_receive)
+    elif decision.status:
+        body = status_envelope(decision.status, decision.retry_after_ms, decision.message)
+        await send_json(send, decision.status, body, status_headers(decision, decision.status))
+    elif decision.fault == "truncate":
+        await transport.truncate(app, scope, receive, send, raw_receive)
+    elif decision.fault == "malformed":
+        await transport.malformed(app, scope, receive, send)
+    else:
+        await app(scope, receive, send)

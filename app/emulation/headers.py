@@ -20,7 +20,7 @@ Headers (all optional; a bad value is a 400 in OpenAI's envelope):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
@@ -78,13 +78,35 @@ class EmulationHeaders:
     retry_count: int = 0
 
     @property
+    def asks_for_fault(self) -> bool:
+        """Whether these headers inject anything into the request (its answer or its grading)."""
+        return bool(self.status or self.fault or self.latency_ms or self.errors)
+
+    @property
     def faults_active(self) -> bool:
         """False once the SDK's retry count reached `x-emulator-fail-attempts`."""
         return self.fail_attempts is None or self.retry_count < self.fail_attempts
 
 
+NO_HEADERS = EmulationHeaders()  # what most requests ask for: nothing
+
+
+def collect(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The headers this module reads, by lower-case name, from an ASGI scope's raw headers."""
+    found = {}
+    for raw_name, value in raw:
+        name = raw_name.lower()
+        if name.startswith(b"x-emulator-") or name == b"x-stainless-retry-count":
+            found[name.decode("latin-1")] = bytes(value).decode("latin-1")
+    return found
+
+
 def parse(headers: Mapping[str, str]) -> EmulationHeaders:
     """Read and validate every emulation header; raises HeaderError on the first bad one."""
+    if not headers.keys() - {SESSION, RETRY_COUNT}:
+        # The common case (the SDKs always send their retry count): skip a dozen lookups.
+        retry_count = _retry_count(headers.get(RETRY_COUNT))
+        return NO_HEADERS if retry_count == 0 else EmulationHeaders(retry_count=retry_count)
     return EmulationHeaders(
         score=_opt(headers, SCORE, _finite_float),
         label=headers.get(LABEL),

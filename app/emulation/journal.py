@@ -74,7 +74,7 @@ def _fallback(value: Any) -> Any:
     return str(value)
 
 
-@dataclass
+@dataclass(slots=True)
 class JournalEntry:
     """One request as it was received and answered."""
 
@@ -200,9 +200,20 @@ class Journal:
         self._seq = itertools.count(1)
         self.enabled = size > 0
 
-    def start(self, **fields: Any) -> JournalEntry:
-        """A new entry, appended when `commit` is called once the response is known."""
-        return JournalEntry(seq=next(self._seq), time=time.time(), **fields)
+    def start(
+        self, session: str | None, method: str, path: str, original_path: str, scope: Mapping[str, Any]
+    ) -> JournalEntry:
+        """A new entry for the request of an ASGI scope, appended by `commit` once it is answered."""
+        return JournalEntry(
+            next(self._seq),
+            time.time(),
+            session,
+            method,
+            path,
+            original_path,
+            bytes(scope.get("query_string", b"")).decode("latin-1"),
+            scope["headers"],
+        )
 
     def commit(self, entry: JournalEntry) -> None:
         if self.enabled:

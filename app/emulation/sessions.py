@@ -9,17 +9,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
-from app.emulation.envelopes import invalid_request, send_json
 from app.emulation.headers import SESSION
 
 SESSION_KEY = "emulator_session"
 ORIGINAL_PATH_KEY = "emulator_original_path"
-RAW_RECEIVE_KEY = "emulator_raw_receive"
-REQUEST_KEY = "emulation"  # the request's RequestEmulationState (set by the fault middleware)
+REQUEST_KEY = "emulation"  # the request's RequestEmulationState (set by the emulation middleware)
 SESSION_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+SESSION_PREFIX = "/_emulator/sessions/"
 _SESSION_URL = re.compile(r"^/_emulator/sessions/([A-Za-z0-9._-]{1,128})(/v1(?:/.*)?)$")
+INVALID_SESSION = f"Invalid value for header '{SESSION}': session ids are 1-128 characters of [A-Za-z0-9._-]."
 
 
 def scope_state(scope: Scope) -> dict[str, Any]:
@@ -33,31 +33,10 @@ def session_of(scope: Scope) -> str | None:
     return session if isinstance(session, str) else None
 
 
-class SessionMiddleware:
-    """Finds the request's session; rewrites session base URLs to `/v1/...`."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        state = scope_state(scope)
-        state[RAW_RECEIVE_KEY] = receive  # the server's own receive, to reach its transport for drops
-        state[ORIGINAL_PATH_KEY] = scope["path"]
-        session = _from_path(scope) or _header(scope)
-        if session is not None and not SESSION_ID.match(session):
-            message = (
-                f"Invalid value for header '{SESSION}': session ids are 1-128 characters of [A-Za-z0-9._-]."
-            )
-            await send_json(send, 400, invalid_request(message))
-            return
-        state[SESSION_KEY] = session
-        await self.app(scope, receive, send)
-
-
-def _from_path(scope: Scope) -> str | None:
+def session_from_path(scope: Scope) -> str | None:
+    """The session of a session base URL, rewriting the scope's path to the `/v1/...` it stands for."""
+    if not scope["path"].startswith(SESSION_PREFIX):
+        return None
     found = _SESSION_URL.match(scope["path"])
     if found is None:
         return None
@@ -65,11 +44,3 @@ def _from_path(scope: Scope) -> str | None:
     scope["path"] = rest
     scope["raw_path"] = rest.encode()
     return session
-
-
-def _header(scope: Scope) -> str | None:
-    wanted = SESSION.encode()
-    for name, value in scope["headers"]:
-        if name.lower() == wanted:
-            return bytes(value).decode("latin-1").strip()
-    return None

@@ -11,7 +11,7 @@ from app.emulation.canned import CannedModelClient, Overrides
 from app.emulation.config import EmulatorConfig, load_config
 from app.emulation.headers import EmulationHeaders
 from app.emulation.journal import Journal
-from app.emulation.rules import FaultRule, ModelRule, RequestView, fault_misses, needs_body
+from app.emulation.rules import FaultRule, ModelRule, RequestView, fault_misses
 from app.emulation.store import Scope, StoredRule
 from app.emulation.upstream import UpstreamModelClient
 from app.grading.result import GradeFailure
@@ -46,6 +46,9 @@ class FaultDecision:
             "rule": self.rule,
         }
         return {key: value for key, value in shown.items() if value is not None}
+
+
+NO_FAULT = FaultDecision()
 
 
 @dataclass
@@ -120,17 +123,19 @@ class EmulationState:
 
     # --- faults
 
-    def needs_body(self, session: str | None) -> bool:
-        """Whether some fault rule matches on the grader, so the request body must be read first."""
-        return any(needs_body(s.rule) for scope in self.scopes_for(session) for s in scope.rules.faults())  # type: ignore[arg-type]
+    def fault_rules(self, session: str | None) -> list[StoredRule]:
+        """The fault rules a request of `session` is matched against, in order."""
+        return [stored for scope in self.scopes_for(session) for stored in scope.rules.faults()]
 
-    def decide(self, session: str | None, view: RequestView, headers: EmulationHeaders) -> FaultDecision:
-        """Combine the request's fault headers with the first fault rule that fires (headers win)."""
-        stored = self._fire(session, view)
+    def decide(self, rules: list[StoredRule], view: RequestView, headers: EmulationHeaders) -> FaultDecision:
+        """Combine the request's fault headers with the first of `rules` that fires (headers win)."""
+        stored = _fire(rules, view)
+        defaults = self.config.defaults
+        if stored is None and not headers.asks_for_fault and not defaults.latency_ms:
+            return NO_FAULT  # most requests: skip building a decision field by field
         rule = stored.rule if stored is not None else None
         assert rule is None or isinstance(rule, FaultRule)
         active = headers.faults_active
-        defaults = self.config.defaults
         return FaultDecision(
             status=(headers.status if active else None) or (rule.status if rule else None),
             message=rule.message if rule else None,
@@ -144,14 +149,6 @@ class EmulationState:
             errors=_header_errors(headers) + (_rule_errors(stored) if stored else ()),
             rule=stored.id if stored else None,
         )
-
-    def _fire(self, session: str | None, view: RequestView) -> StoredRule | None:
-        for scope in self.scopes_for(session):
-            for stored in scope.rules.faults():
-                if not stored.exhausted and _fires(stored, view):
-                    stored.used += 1
-                    return stored
-        return None
 
     # --- models
 
@@ -185,6 +182,14 @@ def _load(settings: Settings) -> EmulatorConfig:
 
 def _first(*values: Any) -> Any:
     return next((value for value in values if value is not None), None)
+
+
+def _fire(rules: list[StoredRule], view: RequestView) -> StoredRule | None:
+    for stored in rules:
+        if not stored.exhausted and _fires(stored, view):
+            stored.used += 1
+            return stored
+    return None
 
 
 def _fires(stored: StoredRule, view: RequestView) -> bool:

@@ -1,8 +1,8 @@
 """The seam between the core server and the emulation features (the only module the core imports).
 
-`install` puts the emulation state on `app.state.emulation`, adds the middleware (outermost first:
-sessions -> journal -> faults) and the `/_emulator` control plane; `for_request` gives the run route
-the model client, forced error flags and session of its request.
+`install` puts the emulation state on `app.state.emulation`, adds the emulation middleware (sessions,
+journal, faults) and the `/_emulator` control plane; `for_request` gives the run route the model
+client, forced error flags and session of its request.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
+from starlette.types import Scope
 
 from app.emulation import headers as emulation_headers
-from app.emulation.capture import JournalMiddleware
-from app.emulation.faults import FaultMiddleware, request_headers
-from app.emulation.sessions import REQUEST_KEY, SessionMiddleware, scope_state, session_of
+from app.emulation.middleware import EmulationMiddleware
+from app.emulation.sessions import REQUEST_KEY, scope_state, session_of
 from app.emulation.state import EmulationState, RequestEmulationState
-from app.grading.context import ModelClient
+from app.grading.context import ModelClient, ModelReply, ModelRequest
 from app.grading.result import GradeFailure
 from app.settings import Settings
 
@@ -43,10 +43,7 @@ def install(app: FastAPI, settings: Any) -> None:
 
     state = EmulationState(settings)
     app.state.emulation = state
-    # add_middleware wraps: the last added is the outermost.
-    app.add_middleware(FaultMiddleware, state=state)
-    app.add_middleware(JournalMiddleware, state=state)
-    app.add_middleware(SessionMiddleware)
+    app.add_middleware(EmulationMiddleware, state=state)
     app.include_router(control_router)
     app.router.lifespan_context = _closing(app.router.lifespan_context, state)
 
@@ -77,30 +74,42 @@ def state_of(app: FastAPI) -> EmulationState:
     return state
 
 
-def for_request(request: Request) -> RequestEmulation:
-    """Resolve the model client, forced flags and session of one grading request."""
-    state = state_of(request.app)
-    emulation = scope_state(request.scope).get(REQUEST_KEY)
+def for_request(scope: Scope) -> RequestEmulation:
+    """Resolve the model client, forced flags and session of one grading request (by its ASGI scope)."""
+    state = state_of(scope["app"])
+    emulation = scope_state(scope).get(REQUEST_KEY)
     if not isinstance(emulation, RequestEmulationState):
-        emulation = _without_middleware(request)
-    client = state.model_client(emulation)
-    emulation.client = client  # the journal reads the calls it made
+        emulation = _without_middleware(scope)
     decision = emulation.decision
     return RequestEmulation(
-        models=client,
+        models=_ModelClientOnFirstCall(state, emulation),
         forced_failures=decision.errors,
         session=emulation.session,
         trace={"fault": decision.describe(), "latency_ms": decision.latency_ms},
     )
 
 
-def _without_middleware(request: Request) -> RequestEmulationState:
+class _ModelClientOnFirstCall:
+    """The request's model client, built when a model grader first calls it (most graders never do)."""
+
+    def __init__(self, state: EmulationState, emulation: RequestEmulationState) -> None:
+        self._state = state
+        self._emulation = emulation
+
+    async def complete(self, request: ModelRequest) -> ModelReply:
+        emulation = self._emulation
+        if emulation.client is None:
+            emulation.client = self._state.model_client(emulation)  # the journal reads its calls
+        return await emulation.client.complete(request)
+
+
+def _without_middleware(scope: Scope) -> RequestEmulationState:
     # Reached only when the middleware did not see the request (an app built without `install`):
     # honour the answer headers, ignore bad values (there is no one to send a 400 to from here).
     try:
-        headers = emulation_headers.parse(request_headers(request.scope))
+        headers = emulation_headers.parse(emulation_headers.collect(scope["headers"]))
     except emulation_headers.HeaderError:
         headers = emulation_headers.EmulationHeaders()
-    emulation = RequestEmulationState(session_of(request.scope), headers)
-    scope_state(request.scope)[REQUEST_KEY] = emulation
+    emulation = RequestEmulationState(session_of(scope), headers)
+    scope_state(scope)[REQUEST_KEY] = emulation
     return emulation

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -137,6 +138,11 @@ class GradeResult:
         return tuple(f.flag for f in self.failures)
 
 
+@functools.cache
+def _blank_errors(keys: tuple[str, ...]) -> dict[str, object]:
+    return {key: (None if key not in DETAIL_KEY else False) for key in keys}
+
+
 def errors_object(
     failures: tuple[GradeFailure, ...], keys: tuple[str, ...] = ERROR_KEYS
 ) -> dict[str, object]:
@@ -145,7 +151,7 @@ def errors_object(
     When several failures raise the same flag (e.g. two sub-graders of a multi), their details are
     joined so that nothing is lost.
     """
-    values: dict[str, object] = {key: (None if key not in DETAIL_KEY else False) for key in keys}
+    values = dict(_blank_errors(keys))
     for failure in failures:
         if failure.flag in values:
             values[failure.flag] = True

@@ -41,9 +41,12 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 elapsed_ms = str(int((time.perf_counter() - started) * 1000)).encode()
-                headers = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
-                headers.append((b"openai-processing-ms", elapsed_ms))
-                message = {**message, "headers": headers}
+                ours = ((b"x-request-id", request_id.encode()), (b"openai-processing-ms", elapsed_ms))
+                headers = message.get("headers")
+                if isinstance(headers, list):  # the sender's own list: extend it, as Starlette does
+                    headers.extend(ours)
+                else:
+                    message = {**message, "headers": [*(headers or ()), *ours]}
             await send(message)
 
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import orjson
 from pydantic import ValidationError
@@ -43,8 +43,7 @@ class Runtime:
     max_source_bytes: int
 
 
-@dataclass(frozen=True)
-class RunOutcome:
+class RunOutcome(NamedTuple):
     """A graded request: the response body and what produced it (for the journal and headers)."""
 
     grader: Grader

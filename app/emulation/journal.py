@@ -93,22 +93,26 @@ class JournalEntry:
     response_truncated: bool = False
     duration_ms: float = 0.0
     fault: dict[str, Any] | None = None
-    forced_errors: list[dict[str, Any]] = field(default_factory=list)
-    model_calls: list[dict[str, Any]] = field(default_factory=list)
+    # Immutable defaults, no per-entry containers: an entry is recorded for every request.
+    forced_errors: Sequence[dict[str, Any]] = ()
+    model_calls: Sequence[dict[str, Any]] = ()
     result: GradeResult | None = None
-    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    _decoded: dict[str, Any] | None = field(default=None, repr=False)  # bodies, decoded when read
 
     @property
     def request_json(self) -> Any:
-        if "request" not in self._cache:
-            self._cache["request"] = decode_body(self.body, self.body_truncated)
-        return self._cache["request"]
+        return self._decode("request", self.body, self.body_truncated)
 
     @property
     def response_json(self) -> Any:
-        if "response" not in self._cache:
-            self._cache["response"] = decode_body(self.response_body, self.response_truncated)
-        return self._cache["response"]
+        return self._decode("response", self.response_body, self.response_truncated)
+
+    def _decode(self, key: str, body: bytes, truncated: bool) -> Any:
+        if self._decoded is None:
+            self._decoded = {}
+        if key not in self._decoded:
+            self._decoded[key] = decode_body(body, truncated)
+        return self._decoded[key]
 
     @property
     def grader_name(self) -> str | None:
@@ -144,7 +148,7 @@ class JournalEntry:
             "response": self.response_json,
             "duration_ms": round(self.duration_ms, 3),
             "fault": self.fault,
-            "forced_errors": self.forced_errors,
+            "forced_errors": list(self.forced_errors),
             "model_calls": jsonable(self.model_calls),
             "grading": _grading(self.result),
         }

@@ -79,12 +79,14 @@ class EmulationMiddleware:
             await send_json(send, 400, invalid_request(str(exc)))
             return
         rules = self.state.fault_rules(session)
-        grader: tuple[str | None, str | None] = (None, None)
-        if any(needs_body(stored.rule) for stored in rules):  # type: ignore[arg-type]
-            body, receive = await read_body(receive, self.state.settings.max_body_bytes)
-            grader = grader_of(body)
-        view = RequestView(scope["method"], scope["path"], grader[0], grader[1], headers.retry_count)
-        decision = self.state.decide(rules, view, headers)
+        view = None
+        if rules:
+            grader: tuple[str | None, str | None] = (None, None)
+            if any(needs_body(stored.rule) for stored in rules):  # type: ignore[arg-type]
+                body, receive = await read_body(receive, self.state.settings.max_body_bytes)
+                grader = grader_of(body)
+            view = RequestView(scope["method"], scope["path"], grader[0], grader[1], headers.retry_count)
+        decision = self.state.decide(view, rules, headers)
         scope_state(scope)[REQUEST_KEY] = RequestEmulationState(session, headers, decision)
         if decision is NO_FAULT:
             await self.app(scope, receive, send)

@@ -127,9 +127,14 @@ class EmulationState:
         """The fault rules a request of `session` is matched against, in order."""
         return [stored for scope in self.scopes_for(session) for stored in scope.rules.faults()]
 
-    def decide(self, rules: list[StoredRule], view: RequestView, headers: EmulationHeaders) -> FaultDecision:
-        """Combine the request's fault headers with the first of `rules` that fires (headers win)."""
-        stored = _fire(rules, view)
+    def decide(
+        self, view: RequestView | None, rules: list[StoredRule], headers: EmulationHeaders
+    ) -> FaultDecision:
+        """Combine the request's fault headers with the first of `rules` that fires (headers win).
+
+        `view` is the request as rules see it; None when there are no rules to match.
+        """
+        stored = _fire(rules, view) if view is not None else None
         defaults = self.config.defaults
         if stored is None and not headers.asks_for_fault and not defaults.latency_ms:
             return NO_FAULT  # most requests: skip building a decision field by field

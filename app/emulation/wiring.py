@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from fastapi import FastAPI
 from starlette.types import Scope
@@ -24,14 +23,13 @@ from app.grading.result import GradeFailure
 from app.settings import Settings
 
 
-@dataclass(frozen=True)
-class RequestEmulation:
+class RequestEmulation(NamedTuple):
     """What emulation decides for one grading request before it is graded."""
 
     models: ModelClient
-    forced_failures: tuple[GradeFailure, ...] = ()
-    session: str | None = None
-    trace: dict[str, Any] = field(default_factory=dict)
+    forced_failures: tuple[GradeFailure, ...]
+    session: str | None
+    trace: dict[str, Any]
 
 
 def install(app: FastAPI, settings: Any) -> None:

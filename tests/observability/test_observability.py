@@ -8,11 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.logs import JsonFormatter
 from app.main import create_app
-from app.observability import route_label
+from app.observability import LATENCY_BUCKETS, RequestMetrics, route_label
 from app.settings import Settings
 
 RUN = "/v1/fine_tuning/alpha/graders/run"
@@ -136,3 +137,43 @@ def test_request_log_line_at_debug_only(client: TestClient, caplog: pytest.LogCa
 )
 def test_route_labels_stay_bounded(path: str, label: str) -> None:
     assert route_label(path) == label
+
+
+def test_counts_match_prometheus_clients_own_counter_and_histogram() -> None:
+    """Our scrape-time families against prometheus_client's Counter and Histogram fed the same values
+    (bucket bounds included: a value equal to a bound counts in that bucket)."""
+    ours, theirs = CollectorRegistry(), CollectorRegistry()
+    metrics = RequestMetrics()
+    ours.register(metrics)
+    counter = Counter(
+        "graders_emulator_requests", "Requests.", ["path", "grader_type", "outcome"], registry=theirs
+    )
+    histogram = Histogram(
+        "graders_emulator_request_duration_seconds",
+        "Latency.",
+        ["path", "grader_type"],
+        buckets=LATENCY_BUCKETS,
+        registry=theirs,
+    )
+    observations = [
+        (RUN, "string_check", "ok", 0.0004),
+        (RUN, "string_check", "ok", 0.001),  # exactly a bound
+        (RUN, "string_check", "flagged", 0.0049),
+        (RUN, "multi", "4xx", 0.3),
+        ("/healthz", "none", "ok", 200.0),  # past the last bound: +Inf only
+    ]
+    for path, grader_type, outcome, seconds in observations:
+        metrics.observe(path, grader_type, outcome, seconds)
+        counter.labels(path, grader_type, outcome).inc()
+        histogram.labels(path, grader_type).observe(seconds)
+
+    def values(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        text = generate_latest(registry).decode()
+        return {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if not s.name.endswith("_created")  # prometheus_client's creation timestamps
+        }
+
+    assert values(ours) == values(theirs)

@@ -38,6 +38,12 @@ PROGRAM = textwrap.dedent(
             headers={"authorization": "Bearer sk-test"},
         )
         assert answer.status_code == 200, answer.text
+        graded = client.post(
+            "/v1/fine_tuning/alpha/graders/run",
+            json={"grader": grader, "model_sample": "a"},
+            headers={"authorization": "Bearer sk-test"},
+        )
+        assert graded.status_code == 200 and graded.json()["reward"] == 1.0, graded.text
         assert client.get("/healthz").status_code == 200
     print(sorted({span.name for span in exporter.get_finished_spans()}))
     """
@@ -58,4 +64,5 @@ def test_fastapi_spans_follow_the_setting(setting: str, expect_spans: bool) -> N
     assert (found != "[]") is expect_spans, found
     if expect_spans:  # FastAPI names server spans after their routes, the grader routes included
         assert "'POST /v1/fine_tuning/alpha/graders/validate'" in found, found
+        assert "'POST /v1/fine_tuning/alpha/graders/run'" in found, found
         assert "'GET /healthz'" in found, found

@@ -1,8 +1,11 @@
 """HTTP throughput of `run` per grader type, as a ratio to a bare FastAPI endpoint, and start-up time.
 
 Usage: python bench/bench_http.py [--duration 5] [--connections 32] [--repeats 3]
-Needs `wrk` (Debian: apt-get install wrk). Servers run one at a time, interleaved across repeats, so
-that the machine's noise hits every target alike; medians are reported.
+Needs `wrk` (Debian: apt-get install wrk). Both servers stay up (an idle server costs nothing) and
+every measurement of a target is paired with a measurement of the bare endpoint taken just before
+it: on a shared machine the load drifts by 20% within minutes, and a ratio of two runs seconds apart
+is far steadier than a ratio of two medians taken minutes apart. The median of the paired ratios is
+reported, with each target's median requests/s.
 """
 
 from __future__ import annotations
@@ -214,28 +217,33 @@ def main() -> None:
     )
 
     requests = bodies()
-    with running("emulator") as port:
-        size = len(post(port, requests["string_check"]))
-    results: dict[str, list[float]] = {"bare": [], **{name: [] for name in requests}}
-    with tempfile.TemporaryDirectory() as tmp:
-        for _ in range(args.repeats):
-            with running("bare", size) as port:
-                post(port, requests["string_check"])
-                results["bare"].append(
-                    wrk(port, requests["string_check"], args.duration, args.connections, Path(tmp))
-                )
-            with running("emulator") as port:
+    rates: dict[str, list[float]] = {name: [] for name in requests}
+    bare_rates: list[float] = []
+    ratios: dict[str, list[float]] = {name: [] for name in requests}
+    with tempfile.TemporaryDirectory() as tmp, running("emulator") as emulator:
+        size = len(post(emulator, requests["string_check"]))
+        with running("bare", size) as bare:
+            post(bare, requests["string_check"])
+            for body in requests.values():
+                post(emulator, body)  # warm: first-use imports and caches
+            for _ in range(args.repeats):
                 for name, body in requests.items():
-                    post(port, body)  # warm: first-use imports and caches
-                    results[name].append(wrk(port, body, args.duration, args.connections, Path(tmp)))
-    ceiling = statistics.median(results["bare"])
+                    baseline = wrk(bare, requests["string_check"], args.duration, args.connections, Path(tmp))
+                    rate = wrk(emulator, body, args.duration, args.connections, Path(tmp))
+                    bare_rates.append(baseline)
+                    rates[name].append(rate)
+                    ratios[name].append(rate / baseline)
     print(
-        f"\nrun over HTTP: wrk -t1 -c{args.connections} -d{args.duration:g}s, {args.repeats} interleaved repeats, medians"
+        f"\nrun over HTTP: wrk -t1 -c{args.connections} -d{args.duration:g}s, {args.repeats} repeats, "
+        "each paired with a bare run just before it; medians"
     )
-    print(f"{'target':40} {'req/s':>9} {'ratio to bare':>14}")
-    for name, values in results.items():
-        rate = statistics.median(values)
-        print(f"{name:40} {rate:9.0f} {rate / ceiling:14.2f}")
+    print(f"{'target':40} {'req/s':>9} {'ratio to bare':>14}  (paired ratios)")
+    print(f"{'bare':40} {statistics.median(bare_rates):9.0f} {1:14.2f}")
+    for name, values in rates.items():
+        paired = ", ".join(f"{r:.2f}" for r in ratios[name])
+        print(
+            f"{name:40} {statistics.median(values):9.0f} {statistics.median(ratios[name]):14.2f}  ({paired})"
+        )
     print(
         f"(bare = FastAPI endpoint reading the body and returning constant bytes of the same size, {size} B)"
     )

@@ -60,8 +60,9 @@ async def run(scope: Scope, body: bytes, runtime: service.Runtime) -> Answer:
     state = scope_state(scope)
     state["grader"] = parsed.grader  # for the metrics and the journal
     emulation = wiring.for_request(scope)
-    latency_s = float(emulation.trace.get("latency_ms") or 0) / 1000  # slept in the emulation middleware
-    outcome = await service.run(parsed, runtime, emulation.models, emulation.forced_failures, latency_s)
+    outcome = await service.run(
+        parsed, runtime, emulation.models, emulation.forced_failures, emulation.latency_s
+    )
     state["grade_result"] = outcome.result
     if not outcome.unreported_details:
         return Answer(outcome.body)

@@ -204,16 +204,14 @@ class Journal:
         self._seq = itertools.count(1)
         self.enabled = size > 0
 
-    def start(
-        self, session: str | None, method: str, path: str, original_path: str, scope: Mapping[str, Any]
-    ) -> JournalEntry:
+    def start(self, session: str | None, original_path: str, scope: Mapping[str, Any]) -> JournalEntry:
         """A new entry for the request of an ASGI scope, appended by `commit` once it is answered."""
         return JournalEntry(
             next(self._seq),
             time.time(),
             session,
-            method,
-            path,
+            scope["method"],
+            scope["path"],
             original_path,
             bytes(scope.get("query_string", b"")).decode("latin-1"),
             scope["headers"],

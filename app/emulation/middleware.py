@@ -98,9 +98,7 @@ class EmulationMiddleware:
     ) -> None:
         """`_emulated`, with the request, its answer and what emulation did kept in the journal."""
         state = scope_state(scope)
-        entry = self.state.journal.start(
-            session, scope["method"], scope["path"], state[ORIGINAL_PATH_KEY], scope
-        )
+        entry = self.state.journal.start(session, state[ORIGINAL_PATH_KEY], scope)
         request_chunks: list[bytes] = []
         response_chunks: list[bytes] = []
 

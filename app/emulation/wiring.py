@@ -2,7 +2,7 @@
 
 `install` puts the emulation state on `app.state.emulation`, adds the emulation middleware (sessions,
 journal, faults) and the `/_emulator` control plane; `for_request` gives the run route the model
-client, forced error flags and session of its request.
+client, forced error flags and injected latency of its request.
 """
 
 from __future__ import annotations
@@ -28,8 +28,7 @@ class RequestEmulation(NamedTuple):
 
     models: ModelClient
     forced_failures: tuple[GradeFailure, ...]
-    session: str | None
-    trace: dict[str, Any]
+    latency_s: float  # already slept by the emulation middleware; counted in execution_time
 
 
 def install(app: FastAPI, settings: Any) -> None:
@@ -73,7 +72,7 @@ def state_of(app: FastAPI) -> EmulationState:
 
 
 def for_request(scope: Scope) -> RequestEmulation:
-    """Resolve the model client, forced flags and session of one grading request (by its ASGI scope)."""
+    """Resolve the model client, forced flags and injected latency of one grading request."""
     state = state_of(scope["app"])
     emulation = scope_state(scope).get(REQUEST_KEY)
     if not isinstance(emulation, RequestEmulationState):
@@ -82,8 +81,7 @@ def for_request(scope: Scope) -> RequestEmulation:
     return RequestEmulation(
         models=_ModelClientOnFirstCall(state, emulation),
         forced_failures=decision.errors,
-        session=emulation.session,
-        trace={"fault": decision.describe(), "latency_ms": decision.latency_ms},
+        latency_s=decision.latency_ms / 1000,
     )
 
 
@@ -107,7 +105,7 @@ def _without_middleware(scope: Scope) -> RequestEmulationState:
     try:
         headers = emulation_headers.parse(emulation_headers.collect(scope["headers"]))
     except emulation_headers.HeaderError:
-        headers = emulation_headers.EmulationHeaders()
+        headers = emulation_headers.NO_HEADERS
     emulation = RequestEmulationState(session_of(scope), headers)
     scope_state(scope)[REQUEST_KEY] = emulation
     return emulation

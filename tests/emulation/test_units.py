@@ -117,8 +117,13 @@ def test_secrets_are_masked() -> None:
 def test_journal_is_bounded_and_filtered_by_session() -> None:
     journal = Journal(3)
     for n in range(5):
-        scope = {"query_string": b"a=1", "headers": [(b"x-n", str(n).encode())]}
-        entry = journal.start("s" if n % 2 else None, "POST", "/v1/x", "/v1/x", scope)
+        scope = {
+            "method": "POST",
+            "path": "/v1/x",
+            "query_string": b"a=1",
+            "headers": [(b"x-n", str(n).encode())],
+        }
+        entry = journal.start("s" if n % 2 else None, "/v1/x", scope)
         assert (entry.query, entry.raw_headers) == ("a=1", scope["headers"])
         journal.commit(entry)
     assert [e.seq for e in journal.query(JournalQuery())] == [3, 4, 5]

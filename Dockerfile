@@ -49,7 +49,7 @@ ENV GRADERS_EMULATOR_NLTK_DATA=/home/grader/nltk_data \
 WORKDIR /home/grader
 # Numeric, so that Kubernetes' runAsNonRoot can verify it (10001 = grader).
 USER 10001:10001
-RUN python -c "from app.metrics import wordnet; r = wordnet.load_wordnet(); print(wordnet.status(), len(r.synset('dog.n.01').lemma_names()))" \
+RUN python -c "from graders_emulator.metrics import wordnet; r = wordnet.load_wordnet(); print(wordnet.status(), len(r.synset('dog.n.01').lemma_names()))" \
  && test -f "$GRADERS_EMULATOR_NLTK_DATA/corpora/wordnet/lexnames"
 
 EXPOSE 8000

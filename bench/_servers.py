@@ -44,8 +44,8 @@ def main() -> None:
     if args.kind == "bare":
         app = bare_app(args.size)
     else:
-        from app.main import create_app
-        from app.settings import Settings
+        from graders_emulator.main import create_app
+        from graders_emulator.settings import Settings
 
         app = create_app(Settings(journal_size=int(os.environ.get("BENCH_JOURNAL", "1000"))))
     uvicorn.run(app, host="127.0.0.1", port=args.port, **UVICORN)  # type: ignore[arg-type]

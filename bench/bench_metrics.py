@@ -1,6 +1,6 @@
 """Benchmark: our metrics against direct calls of the reference libraries (run: python bench/bench_metrics.py).
 
-For each metric, on a short and a ~2 KB text pair, it times `app.metrics.score()` and the reference
+For each metric, on a short and a ~2 KB text pair, it times `graders_emulator.metrics.score()` and the reference
 library's documented call on the same inputs, tokenisation included on both sides, and prints the
 ratio ours / reference (target <= 1.2). Then rouge_l on two ~10 KB texts: ours against
 `RougeScorer(["rougeL"]).score` (target >= 100x faster). Best of alternating batches after a warm-up
@@ -25,7 +25,7 @@ from nltk.translate.meteor_score import meteor_score
 from rapidfuzz import fuzz, utils
 from rouge_score.rouge_scorer import RougeScorer
 
-from app.metrics import METRICS, score, wordnet
+from graders_emulator.metrics import METRICS, score, wordnet
 
 _VOCABULARY = (  # noqa: SIM905 - plain prose words, so METEOR and WordNet see a realistic vocabulary
     "the committee met on tuesday morning to review annual budget and plans for new library several "

@@ -4,7 +4,7 @@ Usage: .venv/bin/python bench/bench_python.py [--calls 200] [--duration 3] [--sk
 
 Latency is measured with a short idle gap between calls (the pool's pre-forked spare is ready, as for
 a client that is not saturating the server) and back to back (the spare's fork competes with the next
-call). The HTTP part starts a real uvicorn server in a subprocess per pool size, needs `app.main`
+call). The HTTP part starts a real uvicorn server in a subprocess per pool size, needs `graders_emulator.main`
 (`create_app`), and is skipped with a note when that is not importable.
 """
 
@@ -25,8 +25,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.grading.context import PythonJob  # noqa: E402
-from app.sandbox import SandboxLimits, SandboxPool  # noqa: E402
+from graders_emulator.grading.context import PythonJob  # noqa: E402
+from graders_emulator.sandbox import SandboxLimits, SandboxPool  # noqa: E402
 
 RUN_PATH = "/v1/fine_tuning/alpha/graders/run"
 SIMPLE = (
@@ -130,7 +130,7 @@ class Server:
             "GRADERS_EMULATOR_JOURNAL_SIZE": "0",
         }
         code = (
-            "import uvicorn; from app.main import create_app; "
+            "import uvicorn; from graders_emulator.main import create_app; "
             f"uvicorn.run(create_app(), host='127.0.0.1', port={self.port}, log_level='warning', access_log=False)"
         )
         self.proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env)
@@ -223,7 +223,7 @@ def http_available() -> bool:
     try:
         import httpx  # noqa: F401
 
-        from app.main import create_app  # noqa: F401
+        from graders_emulator.main import create_app  # noqa: F401
     except ImportError as exc:
         print(f"HTTP part skipped: {exc}")
         return False

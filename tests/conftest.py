@@ -9,8 +9,8 @@ from typing import Any
 import openai
 import pytest
 
-from app.settings import Settings
-from app.testing import RunningServer, serve_in_thread
+from graders_emulator.settings import Settings
+from graders_emulator.testing import RunningServer, serve_in_thread
 
 API_KEY = "sk-test-emulator-0000"
 RUN_PATH = "/v1/fine_tuning/alpha/graders/run"

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from app.grading.context import PythonJob, PythonOutcome
-from app.main import create_app
-from app.settings import Settings
+from graders_emulator.grading.context import PythonJob, PythonOutcome
+from graders_emulator.main import create_app
+from graders_emulator.settings import Settings
 
 AUTH = {"Authorization": "Bearer sk-test"}
 RUN = "/v1/fine_tuning/alpha/graders/run"

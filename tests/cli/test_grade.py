@@ -157,7 +157,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Expected]:
 
 
 def grade(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "app.cli", "grade", "--data", str(folder / "data.jsonl")]
+    command = [sys.executable, "-m", "graders_emulator.cli", "grade", "--data", str(folder / "data.jsonl")]
     command += ["--grader", str(folder / "grader.json"), "--config", str(folder / "rules.yaml"), *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=folder, check=False)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.cli import main
+from graders_emulator.cli import main
 
 EXACT = {
     "type": "string_check",

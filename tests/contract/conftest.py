@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from app.testing import RunningServer
+from graders_emulator.testing import RunningServer
 
 GOOD_KEY = "sk-good-1234"
 

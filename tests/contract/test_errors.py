@@ -10,7 +10,7 @@ import httpx
 import openai
 import pytest
 
-from app.testing import RunningServer
+from graders_emulator.testing import RunningServer
 
 from .conftest import GOOD_KEY
 from .support import (

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from app.testing import RunningServer
+from graders_emulator.testing import RunningServer
 
 from .support import REAL_ERROR_KEYS, REQUEST_ID, fuzzy_match
 

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 from jsonschema.validators import validator_for
 
-from app.testing import RunningServer
+from graders_emulator.testing import RunningServer
 
 from .support import AUTH, RUN_PATH, VALIDATE_PATH
 

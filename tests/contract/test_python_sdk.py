@@ -14,7 +14,7 @@ from typing import Any
 import openai
 import pytest
 
-from app.testing import RunningServer
+from graders_emulator.testing import RunningServer
 
 from .support import (
     GENERATED_NAME,

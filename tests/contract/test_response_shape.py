@@ -12,7 +12,7 @@ import jsonschema
 import openai
 import pytest
 
-from app.testing import RunningServer
+from graders_emulator.testing import RunningServer
 
 from .support import (
     AUTH,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from app.testing import RunningServer
+from graders_emulator.testing import RunningServer
 
 from .support import FRAGMENT_PATH, fragment
 

@@ -11,7 +11,7 @@ import openai
 import pytest
 from emulation_helpers import KEY, settings
 
-from app.testing import RunningServer, serve_in_thread
+from graders_emulator.testing import RunningServer, serve_in_thread
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from typing import Any
 
 import openai
 
-from app.settings import Settings
+from graders_emulator.settings import Settings
 
 KEY = "sk-test-emulation-1234"
 

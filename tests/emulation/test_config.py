@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from app.emulation.config import ConfigError, load_config, parse_config
-from app.emulation.rules import FaultRule, ModelRule
-from app.main import create_app
-from app.settings import Settings
+from graders_emulator.emulation.config import ConfigError, load_config, parse_config
+from graders_emulator.emulation.rules import FaultRule, ModelRule
+from graders_emulator.main import create_app
+from graders_emulator.settings import Settings
 
 EXAMPLE = Path(__file__).parents[2] / "docker" / "example-config.yaml"
 

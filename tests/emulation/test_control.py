@@ -10,7 +10,7 @@ import openai
 import pytest
 from emulation_helpers import KEY, SCORE_MODEL, STRING_CHECK, run, settings
 
-from app.testing import RunningServer, serve_in_thread
+from graders_emulator.testing import RunningServer, serve_in_thread
 
 CONFIG = """\
 models:

@@ -13,7 +13,7 @@ import openai
 import pytest
 from emulation_helpers import KEY, STRING_CHECK, run
 
-from app.testing import RunningServer
+from graders_emulator.testing import RunningServer
 
 Journal = Callable[..., list[dict[str, Any]]]
 

@@ -9,8 +9,8 @@ import openai
 import pytest
 from emulation_helpers import KEY, STRING_CHECK, run
 
-from app.grading.result import DETAIL_KEY, FLAGS
-from app.testing import RunningServer
+from graders_emulator.grading.result import DETAIL_KEY, FLAGS
+from graders_emulator.testing import RunningServer
 
 
 @pytest.mark.parametrize("flag", FLAGS, ids=FLAGS)

@@ -9,7 +9,7 @@ import openai
 import pytest
 from emulation_helpers import KEY, SCORE_MODEL, STRING_CHECK, run
 
-from app.testing import RunningServer
+from graders_emulator.testing import RunningServer
 
 
 def worker(server: RunningServer, index: int) -> list[float]:

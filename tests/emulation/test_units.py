@@ -7,13 +7,13 @@ import json
 
 import pytest
 
-from app.emulation import headers
-from app.emulation.canned import CannedModelClient, Overrides, default_content, estimate_usage
-from app.emulation.envelopes import is_retryable, status_envelope
-from app.emulation.journal import Journal, JournalQuery, mask_secret, masked_headers
-from app.emulation.rules import CallView, ModelRule, item_value, message_text, model_misses
-from app.emulation.store import Scope
-from app.grading.context import ModelRequest
+from graders_emulator.emulation import headers
+from graders_emulator.emulation.canned import CannedModelClient, Overrides, default_content, estimate_usage
+from graders_emulator.emulation.envelopes import is_retryable, status_envelope
+from graders_emulator.emulation.journal import Journal, JournalQuery, mask_secret, masked_headers
+from graders_emulator.emulation.rules import CallView, ModelRule, item_value, message_text, model_misses
+from graders_emulator.emulation.store import Scope
+from graders_emulator.grading.context import ModelRequest
 
 REQUEST = ModelRequest(
     "score_model", "acc", "gpt-4o", [{"role": "user", "content": "Rate: Paris"}], score_range=(1, 3)

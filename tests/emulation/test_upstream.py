@@ -16,9 +16,9 @@ from emulation_helpers import KEY, LABEL_MODEL, SCORE_MODEL, run, settings
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from app.emulation.upstream import UpstreamModelClient, chat_payload
-from app.grading.context import ModelReply, ModelRequest
-from app.testing import bind_socket, serve_in_thread
+from graders_emulator.emulation.upstream import UpstreamModelClient, chat_payload
+from graders_emulator.grading.context import ModelReply, ModelRequest
+from graders_emulator.testing import bind_socket, serve_in_thread
 
 
 def completion(content: str | None = '{"result": 0.8, "steps": []}', **extra: Any) -> dict[str, Any]:

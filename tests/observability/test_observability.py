@@ -11,10 +11,10 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.logs import JsonFormatter
-from app.main import create_app
-from app.observability import LATENCY_BUCKETS, RequestMetrics, route_label
-from app.settings import Settings
+from graders_emulator.logs import JsonFormatter
+from graders_emulator.main import create_app
+from graders_emulator.observability import LATENCY_BUCKETS, RequestMetrics, route_label
+from graders_emulator.settings import Settings
 
 RUN = "/v1/fine_tuning/alpha/graders/run"
 AUTH = {"authorization": "Bearer sk-test"}

@@ -21,8 +21,8 @@ PROGRAM = textwrap.dedent(
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from app.main import create_app
-    from app.settings import Settings
+    from graders_emulator.main import create_app
+    from graders_emulator.settings import Settings
 
     exporter = InMemorySpanExporter()
     provider = TracerProvider()

@@ -8,8 +8,8 @@ from importlib.metadata import entry_points
 
 import pytest
 
-import app.pytest_plugin
-from app.testing import RunningServer
+import graders_emulator.pytest_plugin
+from graders_emulator.testing import RunningServer
 
 pytest_plugins = ["pytester"]
 
@@ -37,7 +37,7 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 
 def test_registered_as_a_pytest11_entry_point() -> None:
     plugins = {ep.name: ep.value for ep in entry_points(group="pytest11")}
-    assert plugins.get("graders_emulator") == "app.pytest_plugin"
+    assert plugins.get("graders_emulator") == "graders_emulator.pytest_plugin"
 
 
 def test_the_documented_example_passes(pytester: pytest.Pytester) -> None:

@@ -11,8 +11,8 @@ from collections.abc import Coroutine, Mapping
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from app.grading.context import PythonJob, PythonOutcome
-from app.sandbox import SandboxLimits, SandboxPool
+from graders_emulator.grading.context import PythonJob, PythonOutcome
+from graders_emulator.sandbox import SandboxLimits, SandboxPool
 
 T = TypeVar("T")
 TEST_LIMITS = SandboxLimits(timeout_s=2.0, memory_mb=256, disk_mb=16, output_kb=64)

@@ -19,9 +19,9 @@ from sandbox_helpers import (
     zygote_pids,
 )
 
-from app.grading.context import PythonJob
-from app.sandbox import DisabledSandbox, SandboxLimits, SandboxPool
-from app.sandbox import pool as pool_module
+from graders_emulator.grading.context import PythonJob
+from graders_emulator.sandbox import DisabledSandbox, SandboxLimits, SandboxPool
+from graders_emulator.sandbox import pool as pool_module
 
 LIGHT = ["json", "math"]  # pools that only test scheduling skip the heavy preload to start fast
 SLEEP = "import time\ndef grade(sample, item):\n    time.sleep(item)\n    return item\n"

@@ -8,10 +8,10 @@ import signal
 
 import pytest
 
-from app.sandbox import SandboxLimits
-from app.sandbox.child import check_value, describe
-from app.sandbox.outcome import ChildEnd, reply_for
-from app.sandbox.protocol import encode, read_frame, read_frame_async, write_frame
+from graders_emulator.sandbox import SandboxLimits
+from graders_emulator.sandbox.child import check_value, describe
+from graders_emulator.sandbox.outcome import ChildEnd, reply_for
+from graders_emulator.sandbox.protocol import encode, read_frame, read_frame_async, write_frame
 
 LIMITS = SandboxLimits(timeout_s=2.5, cpu_s=3, memory_mb=512, disk_mb=8, output_kb=16)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import get_args
 
-from app.grading.dispatch import GRADERS
-from app.grading.result import DETAIL_KEY, ERROR_KEYS, SPEC_ERROR_KEYS
-from app.metrics import METRICS, EvaluationMetric
-from app.schemas.graders import GraderType
+from graders_emulator.grading.dispatch import GRADERS
+from graders_emulator.grading.result import DETAIL_KEY, ERROR_KEYS, SPEC_ERROR_KEYS
+from graders_emulator.metrics import METRICS, EvaluationMetric
+from graders_emulator.schemas.graders import GraderType
 
 
 def test_grader_dispatch_covers_every_type() -> None:

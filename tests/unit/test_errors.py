@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from app.errors import BadRequest, body_path
-from app.middleware import mask_key
-from app.service import Runtime, parse_run, parse_validate
-from app.validation import NameGenerator
+from graders_emulator.errors import BadRequest, body_path
+from graders_emulator.middleware import mask_key
+from graders_emulator.service import Runtime, parse_run, parse_validate
+from graders_emulator.validation import NameGenerator
 
 RUNTIME = Runtime(
     sandbox=None,  # type: ignore[arg-type]  # parsing never grades

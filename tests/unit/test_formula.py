@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from app.grading import formula
+from graders_emulator.grading import formula
 
 VALUES = {"a": 0.8, "b": 0.5, "c": 0.9, "zero": 0.0}
 

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter
 
-from app import templating
-from app.grading.context import GradingContext, ModelReply, ModelRequest, PythonJob, PythonOutcome
-from app.grading.dispatch import grade
-from app.grading.model_names import DEFAULT_ALIASES
-from app.grading.result import GradeResult, TokenUsage
-from app.schemas.graders import AnyGrader
+from graders_emulator import templating
+from graders_emulator.grading.context import GradingContext, ModelReply, ModelRequest, PythonJob, PythonOutcome
+from graders_emulator.grading.dispatch import grade
+from graders_emulator.grading.model_names import DEFAULT_ALIASES
+from graders_emulator.grading.result import GradeResult, TokenUsage
+from graders_emulator.schemas.graders import AnyGrader
 
 GRADER = TypeAdapter(AnyGrader)
 
@@ -284,7 +284,7 @@ def test_cosine_uses_a_configured_embedder(
 
 
 def test_meteor_without_wordnet_is_other_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from app import metrics
+    from graders_emulator import metrics
 
     def missing(*args: object) -> float:
         raise metrics.MetricUnavailable("WordNet 3.0 was not found: apt-get install wordnet-base")

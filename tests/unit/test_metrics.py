@@ -18,7 +18,7 @@ from nltk.translate.meteor_score import meteor_score
 from rapidfuzz import fuzz, utils
 from rouge_score.rouge_scorer import RougeScorer
 
-from app.metrics import METRICS, EvaluationMetric, MetricUnavailable, clamp, score, wordnet
+from graders_emulator.metrics import METRICS, EvaluationMetric, MetricUnavailable, clamp, score, wordnet
 
 _SENTENCES = [
     "The committee met on Tuesday morning to review the annual budget and the plans for the new library.",
@@ -47,7 +47,7 @@ CASES = {
 }
 
 # ---------------------------------------------------------------------------------------------
-# The reference libraries, called as their documentation shows (nothing from app.metrics).
+# The reference libraries, called as their documentation shows (nothing from graders_emulator.metrics).
 
 _TOKENIZER = NLTKWordTokenizer()
 _ROUGE = RougeScorer(["rouge1", "rouge2", "rouge3", "rouge4", "rouge5", "rougeL"], use_stemmer=False)

@@ -9,8 +9,8 @@ import math
 import httpx
 import pytest
 
-from app.metrics import cosine_of_vectors
-from app.metrics.embeddings import EmbeddingsError, OpenAIEmbeddings
+from graders_emulator.metrics import cosine_of_vectors
+from graders_emulator.metrics.embeddings import EmbeddingsError, OpenAIEmbeddings
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = textwrap.dedent(
     """
     import threading
-    from app.metrics import score, wordnet
+    from graders_emulator.metrics import score, wordnet
 
     warm = threading.Thread(target=wordnet.warm_up)
     warm.start()

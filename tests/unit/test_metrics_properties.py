@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rouge_score.rouge_scorer import RougeScorer
 
-from app.metrics import METRICS, MetricUnavailable, score, wordnet
+from graders_emulator.metrics import METRICS, MetricUnavailable, score, wordnet
 
 _WORDS = (  # noqa: SIM905 - a sentence-like list is easier to read and extend
     "the a cat dog sat sits sitting on mat Mat THE of Japan capital is Tokyo Paris café naïve "

@@ -11,8 +11,8 @@ from pathlib import Path
 import nltk.data
 import pytest
 
-from app.metrics import MetricUnavailable
-from app.metrics.wordnet import (
+from graders_emulator.metrics import MetricUnavailable
+from graders_emulator.metrics.wordnet import (
     DEBIAN_DIR,
     OPTIONAL_FILES,
     REQUIRED_FILES,

@@ -9,10 +9,10 @@ from typing import Any
 import orjson
 import pytest
 
-from app.grading.context import ModelReply, ModelRequest, PythonJob, PythonOutcome
-from app.grading.result import ERROR_KEYS, SPEC_ERROR_KEYS, GradeFailure, TokenUsage
-from app.service import Runtime, parse_run, parse_validate, run, validate
-from app.validation import NameGenerator
+from graders_emulator.grading.context import ModelReply, ModelRequest, PythonJob, PythonOutcome
+from graders_emulator.grading.result import ERROR_KEYS, SPEC_ERROR_KEYS, GradeFailure, TokenUsage
+from graders_emulator.service import Runtime, parse_run, parse_validate, run, validate
+from graders_emulator.validation import NameGenerator
 
 
 class Sandbox:

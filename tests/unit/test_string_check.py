@@ -6,8 +6,8 @@ from typing import get_args
 
 import pytest
 
-from app.grading.string_check import OPERATIONS
-from app.schemas.graders import StringCheckOperation
+from graders_emulator.grading.string_check import OPERATIONS
+from graders_emulator.schemas.graders import StringCheckOperation
 
 
 @pytest.mark.parametrize(

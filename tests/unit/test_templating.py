@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from app import templating
+from graders_emulator import templating
 
 NAMESPACES: dict[str, Any] = templating.namespaces(
     {

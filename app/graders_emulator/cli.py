@@ -1,0 +1,72 @@
+"""The `graders-emulator` command: serve, grade (a JSONL dataset), validate and run (one sample)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from graders_emulator import __version__, batch_cli
+from graders_emulator.settings import Settings
+
+
+def _serve_parser(sub: Any) -> None:
+    serve = sub.add_parser("serve", help="start the HTTP server (settings also from GRADERS_EMULATOR_*)")
+    serve.add_argument("--host", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8000; 0 picks a free one)")
+    serve.add_argument("--config", help="YAML file of canned answers, faults and defaults")
+    serve.add_argument("--profile", dest="response_profile", choices=["real", "spec"], help="response shape")
+    serve.add_argument("--workers", dest="python_workers", type=int, help="python sandbox pool size")
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--log-json", action="store_true", default=None, help="JSON log lines")
+    serve.add_argument(
+        "--no-auth", dest="auth", action="store_false", default=None, help="accept requests without a key"
+    )
+    serve.add_argument("--seed", type=int, help="seed for generated names and default model answers")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="graders-emulator", description="A local emulator of OpenAI's graders API."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _serve_parser(sub)
+    batch_cli.add_parsers(sub)
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Environment first, then the flags that were given."""
+    skip = {"command", "handler"}
+    overrides = {k: v for k, v in vars(args).items() if v is not None and k not in skip}
+    return Settings(**overrides)
+
+
+def serve(settings: Settings) -> int:
+    import uvicorn
+
+    from graders_emulator.logs import configure_logging
+    from graders_emulator.main import create_app
+    from graders_emulator.testing import bind_socket
+
+    configure_logging(settings.log_level, settings.log_json)
+    sock = bind_socket(settings.host, settings.port)
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    print(f"graders-emulator {__version__} listening on http://{shown}:{port}/v1", flush=True)
+    config = uvicorn.Config(create_app(settings), log_config=None, access_log=False, lifespan="on")
+    uvicorn.Server(config).run(sockets=[sock])
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return serve(settings_from(args))
+    return batch_cli.dispatch(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

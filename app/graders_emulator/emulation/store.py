@@ -1,0 +1,106 @@
+"""Rules held at run time: per scope (the global one and one per session), in order, with use counts."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from graders_emulator.emulation.rules import FaultRule, ModelRule
+
+Source = Literal["config", "api"]
+
+
+@dataclass
+class StoredRule:
+    """A rule plus the state a fake needs: how often it answered and how many requests it saw."""
+
+    id: str
+    rule: ModelRule | FaultRule
+    source: Source
+    used: int = 0
+    seen: int = 0
+    rng: random.Random = field(default_factory=random.Random)
+
+    @property
+    def exhausted(self) -> bool:
+        return self.rule.times is not None and self.used >= self.rule.times
+
+    def describe(self) -> dict[str, Any]:
+        """The rule as the control plane lists it."""
+        body = self.rule.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+        remaining = None if self.rule.times is None else max(0, self.rule.times - self.used)
+        return {
+            **body,
+            "id": self.id,
+            "kind": self.rule.kind,
+            "source": self.source,
+            "used": self.used,
+            "remaining": remaining,
+        }
+
+
+class RuleSet:
+    """Ordered rules of one scope; the first rule that matches answers (like WireMock's priority)."""
+
+    def __init__(self, prefix: str) -> None:
+        self._rules: dict[str, StoredRule] = {}
+        self._prefix = prefix
+        self._next = 1
+
+    def add(self, rule: ModelRule | FaultRule, source: Source, seed: int | None) -> StoredRule:
+        """Add a rule (a rule with an existing id replaces it in place, so re-running a test is idempotent)."""
+        rule_id = rule.id or self._new_id()
+        seed_value = rule.seed if isinstance(rule, FaultRule) and rule.seed is not None else seed
+        stored = StoredRule(rule_id, rule, source, rng=random.Random(f"{seed_value}:{rule_id}"))
+        self._rules[rule_id] = stored
+        return stored
+
+    def _new_id(self) -> str:
+        while f"{self._prefix}{self._next}" in self._rules:
+            self._next += 1
+        self._next += 1
+        return f"{self._prefix}{self._next - 1}"
+
+    def reseed(self, seed: int) -> None:
+        """Restart every random stream from `seed` (rules with their own seed keep it)."""
+        for stored in self:
+            own = stored.rule.seed if isinstance(stored.rule, FaultRule) else None
+            stored.rng.seed(f"{own if own is not None else seed}:{stored.id}")
+
+    def get(self, rule_id: str) -> StoredRule | None:
+        return self._rules.get(rule_id)
+
+    def remove(self, rule_id: str) -> bool:
+        return self._rules.pop(rule_id, None) is not None
+
+    def clear(self) -> int:
+        count = len(self._rules)
+        self._rules.clear()
+        return count
+
+    def __iter__(self) -> Iterator[StoredRule]:
+        return iter(list(self._rules.values()))
+
+    def __len__(self) -> int:
+        return len(self._rules)
+
+    def models(self) -> Iterator[StoredRule]:
+        return (stored for stored in self if isinstance(stored.rule, ModelRule))
+
+    def faults(self) -> Iterator[StoredRule]:
+        return (stored for stored in self if isinstance(stored.rule, FaultRule))
+
+
+@dataclass
+class Scope:
+    """What one session (or the global scope) owns: its rules and its seed."""
+
+    name: str | None
+    rules: RuleSet
+    seed: int | None = None
+
+    @classmethod
+    def create(cls, name: str | None, seed: int | None = None) -> Scope:
+        return cls(name, RuleSet("rule_"), seed)

@@ -1,0 +1,46 @@
+"""text_similarity: one of eleven metrics between the rendered input and reference."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio.to_thread
+
+from graders_emulator import metrics, templating
+from graders_emulator.grading.context import Embedder, GradingContext
+from graders_emulator.grading.result import GradeResult
+from graders_emulator.schemas.graders import TextSimilarityGrader
+
+# Below this many characters a metric costs microseconds: computing it on the event loop is cheaper
+# than a thread hop. Above it (or for meteor, whose first use loads WordNet) it runs in a thread so
+# that one large request never stalls the others.
+INLINE_LIMIT = 2048
+ALWAYS_THREADED = frozenset({"meteor"})
+
+
+async def _embedded_cosine(embedder: Embedder, text: str, reference: str) -> float:
+    if not text or not reference:
+        return 0.0  # embeddings endpoints refuse empty strings; the lexical default also gives 0.0
+    first, second = await embedder.embed([text, reference])
+    return metrics.cosine_of_vectors(first, second)
+
+
+async def grade(
+    grader: TextSimilarityGrader, namespaces: dict[str, Any], context: GradingContext
+) -> GradeResult:
+    text = templating.render(grader.input, namespaces)
+    reference = templating.render(grader.reference, namespaces)
+    trace = {"input": text, "reference": reference}
+    metric = grader.evaluation_metric
+    try:
+        if metric == "cosine" and context.embedder is not None:
+            value = await _embedded_cosine(context.embedder, text, reference)
+        elif metric in ALWAYS_THREADED or len(text) + len(reference) > INLINE_LIMIT:
+            value = await anyio.to_thread.run_sync(metrics.score, metric, text, reference)
+        else:
+            value = metrics.score(metric, text, reference)
+    except metrics.MetricUnavailable as exc:
+        return GradeResult.failed("other_error", str(exc), trace=trace)
+    except Exception as exc:  # an embeddings backend failing is a grading failure, not a 500
+        return GradeResult.failed("other_error", f"{metric} failed: {type(exc).__name__}: {exc}", trace=trace)
+    return GradeResult(reward=value, trace=trace)

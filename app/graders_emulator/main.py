@@ -1,0 +1,148 @@
+"""create_app(settings): the only place that wires the parts together."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic.json_schema import models_json_schema
+
+from graders_emulator import __version__
+from graders_emulator.api import graders, health
+from graders_emulator.api.fast_path import GraderFastPath
+from graders_emulator.emulation import wiring
+from graders_emulator.errors import install_error_handlers
+from graders_emulator.grading.context import Embedder, SandboxRunner
+from graders_emulator.grading.model_names import DEFAULT_ALIASES
+from graders_emulator.metrics import wordnet
+from graders_emulator.middleware import BearerAuthMiddleware, BodyLimitMiddleware, RequestContextMiddleware
+from graders_emulator.observability import install_observability
+from graders_emulator.schemas.requests import RunGraderRequest, ValidateGraderRequest
+from graders_emulator.service import Runtime
+from graders_emulator.settings import Settings
+from graders_emulator.validation import NameGenerator
+
+log = logging.getLogger("graders_emulator.server")
+
+DESCRIPTION = (
+    "A local, faithful emulator of OpenAI's graders API: `run` and `validate` for string_check, "
+    "text_similarity, python, score_model, label_model (inside multi) and multi graders."
+)
+
+
+def _sandbox(settings: Settings) -> SandboxRunner:
+    from graders_emulator.sandbox import DisabledSandbox, SandboxLimits, SandboxPool
+
+    if not settings.python_graders:
+        return DisabledSandbox()
+    limits = SandboxLimits(
+        timeout_s=settings.python_timeout_s,
+        cpu_s=settings.python_cpu_s,
+        memory_mb=settings.python_memory_mb,
+        disk_mb=settings.python_disk_mb,
+        output_kb=settings.python_output_kb,
+    )
+    return SandboxPool(settings.python_workers, limits, preload=settings.python_preload)
+
+
+def _embedder(settings: Settings) -> Embedder | None:
+    if not settings.embeddings_base_url:
+        return None
+    from graders_emulator.metrics.embeddings import OpenAIEmbeddings
+
+    return OpenAIEmbeddings(
+        settings.embeddings_base_url, settings.embeddings_api_key or "", settings.embeddings_model
+    )
+
+
+def _runtime(settings: Settings, sandbox: SandboxRunner) -> Runtime:
+    return Runtime(
+        sandbox=sandbox,
+        embedder=_embedder(settings),
+        model_aliases={**DEFAULT_ALIASES, **settings.model_aliases},
+        new_name=NameGenerator(settings.seed),
+        profile=settings.response_profile,
+        strict=settings.strict_graders,
+        max_source_bytes=settings.python_source_max_bytes,
+    )
+
+
+def _telemetry(settings: Settings) -> dict[str, Any]:
+    """FastAPI's native OpenTelemetry, on only when asked for (`otel`).
+
+    FastAPI (0.14x and later) asks the OpenTelemetry API on every request whether a provider is
+    configured: ~6 us, ~8% of a string_check request; `/metrics` covers the emulator's own needs.
+    Older FastAPI versions have neither the feature nor the cost.
+    """
+    if settings.otel or "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        return {}
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    sandbox = app.state.sandbox
+    if hasattr(sandbox, "start"):
+        await sandbox.start()  # returns at once; workers warm in the background
+    # WordNet takes 1-3 s to load: do it off the request path so that meteor's first call is warm.
+    threading.Thread(target=wordnet.warm_up, name="wordnet-warm-up", daemon=True).start()
+    try:
+        yield
+    finally:
+        if hasattr(sandbox, "close"):
+            await sandbox.close()
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document plus the request bodies, which the routes parse themselves (for speed)."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        _, defs = models_json_schema(
+            [(RunGraderRequest, "validation"), (ValidateGraderRequest, "validation")],
+            ref_template="#/components/schemas/{model}",
+        )
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(defs.get("$defs", {}))
+        schema["components"]["securitySchemes"] = {"ApiKeyAuth": {"type": "http", "scheme": "bearer"}}
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def create_app(settings: Settings | None = None, *, sandbox: SandboxRunner | None = None) -> FastAPI:
+    """Build the app; `sandbox` replaces the python-grader runner (tests inject fakes here)."""
+    settings = settings or Settings()
+    app = FastAPI(
+        title="graders-emulator",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=_lifespan,
+        **_telemetry(settings),
+    )
+    app.state.settings = settings
+    if settings.nltk_data is not None:
+        # Process-wide, and it drops a WordNet already loaded: only when a directory is asked for.
+        wordnet.configure(data_dir=settings.nltk_data)
+    app.state.sandbox = sandbox if sandbox is not None else _sandbox(settings)
+    app.state.runtime = _runtime(settings, app.state.sandbox)
+    app.include_router(graders.router)
+    app.include_router(health.router)
+    install_error_handlers(app)
+    # add_middleware wraps: the last added is the outermost. Innermost the grader fast path, then the
+    # body limit and auth, emulation (session rewrite, journal, faults) around them, and outermost
+    # request ids, the 500 envelope and metrics (it sees final statuses, the 500 envelope included).
+    if not settings.otel:  # with OpenTelemetry on, FastAPI's routing names the spans after the routes
+        app.add_middleware(GraderFastPath, handlers=graders.HANDLERS, runtime=app.state.runtime)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.auth:
+        app.add_middleware(BearerAuthMiddleware, keys=settings.api_keys)
+    wiring.install(app, settings)
+    app.add_middleware(RequestContextMiddleware, observe=install_observability(app))
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,18 @@
+"""The runner used when python graders are turned off by setting."""
+
+from __future__ import annotations
+
+from graders_emulator.grading.context import PythonJob, PythonOutcome
+
+
+class DisabledSandbox:
+    """Answers every python grader with `python_grader_server_error`, type `disabled`."""
+
+    async def run(self, job: PythonJob) -> PythonOutcome:
+        return PythonOutcome(
+            server_error_type="disabled",
+            server_error_details="python graders are turned off by GRADERS_EMULATOR_PYTHON_GRADERS=false",
+        )
+
+    def protections(self) -> dict[str, object]:
+        return {"mode": "disabled"}

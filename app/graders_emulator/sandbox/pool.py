@@ -1,0 +1,212 @@
+"""The async side: a fixed set of zygote workers, a FIFO of idle ones, and restarts when one dies."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from graders_emulator.grading.context import PythonJob, PythonOutcome
+from graders_emulator.sandbox.limits import SandboxLimits
+from graders_emulator.sandbox.worker import Worker, WorkerLost
+
+logger = logging.getLogger("graders_emulator.sandbox")
+
+KNOWN_IMAGE_TAGS = frozenset({"2025-05-08"})
+REPLY_GRACE_S = 10.0  # the zygote enforces the wall clock; this only catches a hung zygote
+FAILURES_BEFORE_UNAVAILABLE = 3
+MAX_BACKOFF_S = 5.0
+
+
+class _Unavailable(Exception):
+    """No worker can be had: every slot keeps failing to start, or the pool is closed."""
+
+
+class SandboxPool:
+    """`SandboxRunner` backed by `workers` zygote processes; jobs wait FIFO for an idle one."""
+
+    def __init__(
+        self,
+        workers: int,
+        limits: SandboxLimits,
+        *,
+        force_unprivileged: bool = False,
+        preload: Sequence[str] | None = None,
+    ) -> None:
+        self.size = max(1, workers)
+        self.limits = limits
+        self.force_unprivileged = force_unprivileged
+        self.token = secrets.token_hex(8)  # appears in every sandbox process's command line
+        self._config: dict[str, Any] = {
+            "limits": limits.to_wire(),
+            "force_unprivileged": force_unprivileged,
+            "preload": list(preload) if preload is not None else None,
+        }
+        self._idle: asyncio.Queue[Worker] = asyncio.Queue()
+        self._live: set[Worker] = set()
+        self._slots: list[asyncio.Task[None]] = []
+        self._failing: set[int] = set()
+        self._unavailable = asyncio.Event()
+        self._last_error = ""
+        self._ready_info: dict[str, Any] | None = None
+        self._image_tags: set[str] = set()
+        self._closed = False
+        self._first_attempt = asyncio.Event()
+
+    async def start(self) -> None:
+        """Start the supervisors in the background and return at once; jobs wait for the first warm one."""
+        if self._slots or self._closed:
+            return
+        self._slots = [
+            asyncio.create_task(self._keep_slot(i), name=f"sandbox-slot-{i}") for i in range(self.size)
+        ]
+
+    async def close(self) -> None:
+        """Stop every zygote (their children die with them) and remove their directories."""
+        self._closed = True
+        self._unavailable.set()
+        await asyncio.gather(*(worker.stop() for worker in list(self._live)), return_exceptions=True)
+        for task in self._slots:
+            task.cancel()
+        await asyncio.gather(*self._slots, return_exceptions=True)
+        self._live.clear()
+
+    def protections(self) -> dict[str, object]:
+        """The protections the workers enforce, as probed by the first one that started."""
+        info = self._ready_info or {}
+        found = dict(info.get("protections") or {"mode": "starting"})
+        found.update(
+            workers=self.size,
+            warm=sum(1 for worker in self._live if worker.alive),
+            forced_unprivileged=self.force_unprivileged,
+            preloaded=info.get("imports", {}).get("loaded", []),
+            preload_s=info.get("imports", {}).get("import_s"),
+            image_tags_seen=sorted(self._image_tags),
+        )
+        return found
+
+    # -----------------------------------------------------------------------------------------
+    # Running a job
+
+    async def run(self, job: PythonJob) -> PythonOutcome:
+        started = time.perf_counter()
+        self._note_image_tag(job.image_tag)
+        if not self._slots:
+            await self.start()
+        try:
+            worker = await self._acquire()
+        except _Unavailable as exc:
+            return PythonOutcome(
+                server_error_type="worker_unavailable",
+                server_error_details=str(exc),
+                elapsed_s=time.perf_counter() - started,
+            )
+        message = {"source": job.source, "sample": dict(job.sample), "item": job.item}
+        # Shielded: a cancelled request must not leave a worker mid-job with nobody reading its reply.
+        reply = await asyncio.shield(asyncio.create_task(self._run_on(worker, message)))
+        return _to_outcome(reply, time.perf_counter() - started)
+
+    async def _run_on(self, worker: Worker, message: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return await worker.run(message, self.limits.timeout_s + REPLY_GRACE_S)
+        except WorkerLost as exc:
+            logger.error("sandbox worker lost during a job: %s", exc)
+            await worker.kill()  # its slot task notices and starts a fresh one
+            return {"server_error_type": "worker_crashed", "server_error_details": str(exc)}
+        finally:
+            if worker.alive:
+                self._idle.put_nowait(worker)
+
+    async def _acquire(self) -> Worker:
+        while True:
+            if self._closed:
+                raise _Unavailable("the sandbox pool is closed")
+            getter = asyncio.ensure_future(self._idle.get())
+            failed = asyncio.ensure_future(self._unavailable.wait())
+            await asyncio.wait({getter, failed}, return_when=asyncio.FIRST_COMPLETED)
+            failed.cancel()
+            if not getter.done():
+                getter.cancel()
+                raise _Unavailable(f"no sandbox worker could be started: {self._last_error}")
+            worker = getter.result()
+            if worker.alive:
+                return worker
+
+    def _note_image_tag(self, tag: str | None) -> None:
+        if tag is not None and tag not in self._image_tags:
+            self._image_tags.add(tag)
+            if tag not in KNOWN_IMAGE_TAGS:
+                logger.info("python grader image_tag %r is unknown; running it on the local image", tag)
+
+    # -----------------------------------------------------------------------------------------
+    # Keeping slots filled
+
+    async def _keep_slot(self, index: int) -> None:
+        if index > 0:  # on a small machine, N zygotes importing at once all get warm N times later
+            await self._first_attempt.wait()
+        failures = 0
+        while not self._closed:
+            try:
+                worker = await Worker.spawn(self._config, self.token)
+            except (OSError, WorkerLost) as exc:
+                failures += 1
+                self._slot_failed(index, failures, exc)
+                await asyncio.sleep(min(MAX_BACKOFF_S, 0.25 * 2**failures))
+                continue
+            failures = 0
+            self._slot_ready(index, worker)
+            try:
+                await worker.wait()
+            finally:
+                self._live.discard(worker)
+                await worker.kill()
+            if not self._closed:
+                logger.warning(
+                    "sandbox worker %d exited (status %s); starting another", index, worker.proc.returncode
+                )
+
+    def _slot_failed(self, index: int, failures: int, exc: Exception) -> None:
+        self._first_attempt.set()
+        self._last_error = f"{type(exc).__name__}: {exc}"
+        logger.error("sandbox worker %d failed to start (attempt %d): %s", index, failures, self._last_error)
+        if failures >= FAILURES_BEFORE_UNAVAILABLE:
+            self._failing.add(index)
+            if len(self._failing) == self.size:
+                self._unavailable.set()
+
+    def _slot_ready(self, index: int, worker: Worker) -> None:
+        self._first_attempt.set()
+        self._failing.discard(index)
+        if not self._closed:
+            self._unavailable.clear()
+        self._live.add(worker)
+        self._idle.put_nowait(worker)
+        if self._ready_info is None:
+            self._ready_info = worker.ready
+            _log_protections(self.protections())
+
+
+def _log_protections(found: dict[str, object]) -> None:
+    summary = ", ".join(f"{key}={value}" for key, value in found.items() if key not in ("notes", "preloaded"))
+    strong = found.get("landlock") and found.get("seccomp")
+    logger.log(logging.INFO if strong else logging.WARNING, "python sandbox protections: %s", summary)
+    for note in found.get("notes") or []:  # type: ignore[attr-defined]
+        logger.info("python sandbox probe: %s", note)
+
+
+def _to_outcome(reply: dict[str, Any], elapsed_s: float) -> PythonOutcome:
+    stdout = str(reply.get("stdout") or "")
+    if reply.get("server_error_type"):
+        details = reply.get("server_error_details")
+        return PythonOutcome(
+            server_error_type=str(reply["server_error_type"]),
+            server_error_details=str(details) if details is not None else None,
+            stdout=stdout,
+            elapsed_s=elapsed_s,
+        )
+    if "value" in reply:
+        return PythonOutcome(value=float(reply["value"]), stdout=stdout, elapsed_s=elapsed_s)
+    return PythonOutcome(runtime_error=str(reply.get("runtime_error")), stdout=stdout, elapsed_s=elapsed_s)

@@ -82,7 +82,7 @@ class EmulationMiddleware:
         view = None
         if rules:
             grader: tuple[str | None, str | None] = (None, None)
-            if any(needs_body(stored.rule) for stored in rules):  # type: ignore[arg-type]
+            if any(needs_body(stored.rule) for stored in rules):
                 body, receive = await read_body(receive, self.state.settings.max_body_bytes)
                 grader = grader_of(body)
             view = RequestView(scope["method"], scope["path"], grader[0], grader[1], headers.retry_count)

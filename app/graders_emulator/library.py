@@ -248,8 +248,15 @@ class Sandbox:
         if self._started and close is not None:
             await close()
 
+    async def _started_and_warm(self) -> None:
+        await self._ensure_started()
+        wait_started = getattr(self._runner, "wait_started", None)
+        if wait_started is not None:
+            await wait_started()
+
     def start(self) -> Sandbox:
-        _PORTAL.call(self._ensure_started())
+        """Start the workers and wait for the first one to be warm."""
+        _PORTAL.call(self._started_and_warm())
         return self
 
     def close(self) -> None:
@@ -266,7 +273,7 @@ class Sandbox:
         self.close()
 
     async def __aenter__(self) -> Sandbox:
-        await _PORTAL.acall(self._ensure_started())
+        await _PORTAL.acall(self._started_and_warm())
         _ACTIVE.append(self)
         return self
 

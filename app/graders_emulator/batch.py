@@ -96,7 +96,7 @@ def replace_workers(settings: Settings, jobs: int) -> Settings:
 
 
 def _sandbox(settings: Settings) -> SandboxRunner:
-    from graders_emulator.main import _sandbox as server_sandbox  # the server's own factory: the same limits
+    from graders_emulator.runtime import build_sandbox as server_sandbox  # the server's own: the same limits
 
     return server_sandbox(settings)
 

@@ -143,8 +143,7 @@ async def _run_one(settings: Settings, body: dict[str, Any]) -> int:
         _print(exc.envelope())
         return 1
     finally:
-        if hasattr(sandbox, "close"):
-            await sandbox.close()
+        await sandbox.close()
     assert result.body is not None
     _print(result.body)
     return 0

@@ -108,6 +108,8 @@ if TYPE_CHECKING:  # the plugin loads in every pytest run: keep its import cheap
     import httpx
     import openai
 
+    from graders_emulator.grading.context import SandboxRunner
+
 DEFAULT_API_KEY = "sk-graders-emulator-pytest"
 SETTLE_TIMEOUT_S = 30.0
 OPTIONS = {  # --graders-emulator-<name> and the ini key graders_emulator_<name>
@@ -272,17 +274,19 @@ def _settings(config: pytest.Config) -> Any:
     return Settings(port=0, **_without_none(given))
 
 
-def _let_sandbox_settle(sandbox: Any, timeout_s: float = SETTLE_TIMEOUT_S) -> None:
+def _let_sandbox_settle(sandbox: SandboxRunner, timeout_s: float = SETTLE_TIMEOUT_S) -> None:
     """Wait (bounded) for python workers still starting: stopping the server in the middle of a
     worker's start-up leaves a process transport to the garbage collector, a ResourceWarning that
     `-W error` runs turn into an error at the end of a short session."""
     import time
 
-    protections = getattr(sandbox, "protections", None)
     deadline = time.monotonic() + timeout_s
-    while callable(protections) and time.monotonic() < deadline:
-        found = protections()
-        if found.get("warm", 0) >= found.get("workers", 0) or found.get("mode") == "disabled":
+    while time.monotonic() < deadline:
+        found = sandbox.protections()
+        warm, workers = found.get("warm", 0), found.get("workers", 0)
+        if found.get("mode") == "disabled" or not (isinstance(warm, int) and isinstance(workers, int)):
+            return
+        if warm >= workers:
             return
         time.sleep(0.05)
 

@@ -33,7 +33,8 @@ to the in-process server as to `graders-emulator serve`):
 - `--graders-emulator-profile real|spec` [graders_emulator_profile]: response shape;
 - `--graders-emulator-python-workers N` [graders_emulator_python_workers]: python sandbox size;
 - `--graders-emulator-seed N` [graders_emulator_seed]: seed of generated names and default answers;
-- `--graders-emulator-url URL` [graders_emulator_url]: use a running emulator instead;
+- `--graders-emulator-url URL` [graders_emulator_url]: use a running emulator instead: its root
+  (`http://127.0.0.1:8000`) or the `/v1` URL that `graders-emulator serve` prints;
 - `--graders-emulator-api-key KEY` [graders_emulator_api_key]: the key clients send;
 - `--graders-emulator-control-token TOKEN` [graders_emulator_control_token]: for a protected control plane.
 
@@ -116,7 +117,7 @@ OPTIONS = {  # --graders-emulator-<name> and the ini key graders_emulator_<name>
     "profile": "response shape: real (default) or spec",
     "python-workers": "python sandbox workers of the in-process emulator",
     "seed": "seed of generated grader names and default model answers",
-    "url": "use a running emulator at this URL (each xdist worker in its own session)",
+    "url": "use a running emulator at this URL, its root or the /v1 URL `serve` prints (each xdist worker in its own session)",
     "api-key": "the API key clients send",
     "control-token": "bearer token of the control plane, when the emulator requires one",
 }
@@ -151,7 +152,7 @@ class GradersEmulator:
     ) -> None:
         import httpx
 
-        self.url = url.rstrip("/")
+        self.url = server_root(url)
         self.session = session
         scope = f"/_emulator/sessions/{session}" if session else ""
         self.base_url = f"{self.url}{scope}/v1"
@@ -250,6 +251,11 @@ class GradersEmulator:
                 f"graders emulator: {method} {path} -> {response.status_code}: {response.text}"
             )
         return response.json()
+
+
+def server_root(url: str) -> str:
+    """The emulator's root URL from its root or its API URL (`.../v1`, what `serve` prints)."""
+    return url.rstrip("/").removesuffix("/v1")
 
 
 def _without_none(values: dict[str, Any]) -> dict[str, Any]:

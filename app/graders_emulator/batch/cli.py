@@ -60,7 +60,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="YAML file of canned model answers and defaults")
     parser.add_argument("--profile", dest="response_profile", choices=["real", "spec"], help="response shape")
     parser.add_argument("--seed", type=int, help="seed for generated names and default model answers")
-    parser.add_argument("--strict", dest="strict_graders", action="store_true", default=None)
+    parser.add_argument(
+        "--strict",
+        dest="strict_graders",
+        action="store_true",
+        default=None,
+        help="reject unknown keys inside graders (a 400 naming the key); by default they are ignored, as by the API",
+    )
 
 
 def dispatch(args: argparse.Namespace) -> int:

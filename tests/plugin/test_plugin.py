@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from importlib.metadata import entry_points
 
+import example_graders
 import httpx
 import pytest
 
@@ -22,7 +23,7 @@ pytest_plugins = ["pytester"]
 
 # Keep the in-process servers light: one python worker each (they start with the server).
 INI = "[pytest]\ngraders_emulator_python_workers = 1\n"
-EXACT = '{"type": "string_check", "name": "exact", "input": "{{sample.output_text}}", "reference": "{{item.answer}}", "operation": "eq"}'
+EXACT = json.dumps(example_graders.EXACT)  # pasted into the generated test modules
 
 
 def documented_example() -> str:

@@ -16,6 +16,7 @@ from pydantic.json_schema import models_json_schema
 from graders_emulator import __version__
 from graders_emulator.api import graders, health
 from graders_emulator.api.fast_path import GraderFastPath
+from graders_emulator.bounds import RequestBounds
 from graders_emulator.emulation import wiring
 from graders_emulator.errors import install_error_handlers
 from graders_emulator.grading.context import Embedder, SandboxRunner
@@ -70,6 +71,13 @@ def _runtime(settings: Settings, sandbox: SandboxRunner) -> Runtime:
         profile=settings.response_profile,
         strict=settings.strict_graders,
         max_source_bytes=settings.python_source_max_bytes,
+        bounds=RequestBounds(
+            max_body_bytes=settings.max_body_bytes,
+            max_json_depth=settings.max_json_depth,
+            max_rendered_ratio=settings.max_rendered_ratio,
+            max_model_messages=settings.max_model_messages,
+            max_sub_graders=settings.max_sub_graders,
+        ),
     )
 
 

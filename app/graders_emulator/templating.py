@@ -97,6 +97,9 @@ def _lookup(value: Any, variable: Variable) -> Any:
     return value
 
 
+lookup = _lookup  # the value a variable names (MissingVariable when absent), without rendering
+
+
 def _describe(value: Any) -> str:
     if isinstance(value, Mapping):
         return "an object" if value else "an empty object"

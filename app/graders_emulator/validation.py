@@ -89,6 +89,11 @@ def _templates(grader: Grader, path: str) -> Iterator[tuple[str, str]]:
             yield from _templates(sub, f"{path}.graders.{key}")
 
 
+def templates(grader: Grader) -> Iterator[tuple[str, str]]:
+    """Every (param path, template) of a grader, sub-graders included."""
+    return _templates(grader, "grader")
+
+
 # --- per-type checks -------------------------------------------------------------------------------
 
 

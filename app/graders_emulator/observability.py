@@ -42,6 +42,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from graders_emulator.emulation.sessions import SESSION_KEY
+from graders_emulator.emulation.state_metrics import StateCollector
 
 log = logging.getLogger("graders_emulator.requests")
 
@@ -177,6 +178,7 @@ def install_observability(app: FastAPI) -> RequestObserver:
     metrics = RequestMetrics()
     registry.register(metrics)
     registry.register(SandboxCollector(app))
+    registry.register(StateCollector(app))
     app.state.metrics_registry = registry
 
     async def metrics_endpoint(request: Request) -> Response:

@@ -16,6 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.responses import Response
 
 from graders_emulator import __version__
+from graders_emulator.bounds import deeper_than
 from graders_emulator.emulation.config import (
     ConfigError,
     describe_error,
@@ -124,10 +125,15 @@ async def list_rules(request: Request) -> Response:
 
 @_route("POST", "/rules", "Add rules: one rule, a list, or {models, faults}; JSON or YAML.", _RULES_BODY)
 async def add_rules(request: Request) -> Response:
-    rules = _parse_rules(await request.body(), request.headers.get("content-type", ""))
     state = _state(request)
+    rules = _parse_rules(
+        await request.body(), request.headers.get("content-type", ""), state.settings.max_json_depth
+    )
     session = _session(request)
     scope = state.scope(session)
+    too_many = scope.rules.over_limit(rules, state.settings.max_rules_per_scope)
+    if too_many:
+        raise BadRequest(too_many, code="rule_limit_reached")
     added = [scope.rules.add(rule, "api", state.seed_of(session)).describe() for rule in rules]
     return _json({"object": "list", "data": added})
 
@@ -159,7 +165,7 @@ def _no_rule(request: Request) -> ApiError:
     return NotFound(f"No rule with id '{request.path_params['rule_id']}'.", param="rule_id")
 
 
-def _parse_rules(body: bytes, content_type: str) -> list[ModelRule | FaultRule]:
+def _parse_rules(body: bytes, content_type: str, max_depth: int) -> list[ModelRule | FaultRule]:
     if "yaml" in content_type:
         try:
             config = parse_config(body.decode("utf-8", "replace"), "<request body>")
@@ -172,6 +178,10 @@ def _parse_rules(body: bytes, content_type: str) -> list[ModelRule | FaultRule]:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise BadRequest("The body must be a JSON rule, a list of rules, or {models, faults}.") from None
+    if deeper_than(data, max_depth):
+        raise BadRequest(
+            f"The JSON body is nested more than {max_depth} levels deep (setting max_json_depth)."
+        )
     return _validated(_as_rule_list(data))
 
 

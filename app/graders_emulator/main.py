@@ -19,6 +19,7 @@ from graders_emulator.api.fast_path import GraderFastPath
 from graders_emulator.emulation import wiring
 from graders_emulator.errors import install_error_handlers
 from graders_emulator.grading.context import SandboxRunner
+from graders_emulator.metric_pool import MetricPool
 from graders_emulator.metrics import wordnet
 from graders_emulator.middleware import BearerAuthMiddleware, BodyLimitMiddleware, RequestContextMiddleware
 from graders_emulator.observability import install_observability
@@ -53,9 +54,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await sandbox.start()  # returns at once; workers warm in the background
     # WordNet takes 1-3 s to load: do it off the request path so that meteor's first call is warm.
     threading.Thread(target=wordnet.warm_up, name="wordnet-warm-up", daemon=True).start()
+    app.state.metric_pool.start()
     try:
         yield
     finally:
+        app.state.metric_pool.close()
         if hasattr(sandbox, "close"):
             await sandbox.close()
 
@@ -91,7 +94,8 @@ def create_app(settings: Settings | None = None, *, sandbox: SandboxRunner | Non
         # Process-wide, and it drops a WordNet already loaded: only when a directory is asked for.
         wordnet.configure(data_dir=settings.nltk_data)
     app.state.sandbox = sandbox if sandbox is not None else build_sandbox(settings)
-    app.state.runtime = build_runtime(settings, app.state.sandbox)
+    app.state.metric_pool = MetricPool(settings.metric_workers, settings.metric_timeout_s)
+    app.state.runtime = build_runtime(settings, app.state.sandbox, app.state.metric_pool)
     app.include_router(graders.router)
     app.include_router(health.router)
     install_error_handlers(app)

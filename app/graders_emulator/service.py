@@ -13,7 +13,13 @@ from pydantic import ValidationError
 from graders_emulator import templating, validation
 from graders_emulator.bounds import RequestBounds, check_body, check_depth, check_rendered
 from graders_emulator.errors import JSON_PARSE_MESSAGE, BadRequest, json_type_name, validation_error
-from graders_emulator.grading.context import Embedder, GradingContext, ModelClient, SandboxRunner
+from graders_emulator.grading.context import (
+    Embedder,
+    GradingContext,
+    MetricRunner,
+    ModelClient,
+    SandboxRunner,
+)
 from graders_emulator.grading.dispatch import grade
 from graders_emulator.grading.result import (
     DETAIL_KEY,
@@ -43,6 +49,7 @@ class Runtime:
     strict: bool
     max_source_bytes: int
     bounds: RequestBounds = field(default_factory=RequestBounds)
+    metrics: MetricRunner | None = None  # the server's killable metric pool
 
 
 class RunOutcome(NamedTuple):
@@ -116,7 +123,9 @@ async def run(
     """
     started = time.perf_counter()
     grader = validation.with_names(request.grader, runtime.new_name)
-    context = GradingContext(runtime.sandbox, models, runtime.embedder, runtime.model_aliases)
+    context = GradingContext(
+        runtime.sandbox, models, runtime.embedder, runtime.model_aliases, runtime.metrics
+    )
     namespaces = templating.namespaces(_item(request), request.model_sample)
     _check_namespaces(grader, namespaces, runtime.bounds)
     result = await grade(grader, namespaces, context)

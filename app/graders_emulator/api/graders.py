@@ -11,6 +11,7 @@ from starlette.types import Scope
 
 from graders_emulator import service
 from graders_emulator.api.fast_path import Answer, Handler
+from graders_emulator.disconnect import RECEIVE_KEY, cancel_on_disconnect
 from graders_emulator.emulation import wiring
 from graders_emulator.emulation.sessions import scope_state
 from graders_emulator.errors import UnsupportedMediaType
@@ -60,9 +61,13 @@ async def run(scope: Scope, body: bytes, runtime: service.Runtime) -> Answer:
     state = scope_state(scope)
     state["grader"] = parsed.grader  # for the metrics and the journal
     emulation = wiring.for_request(scope)
-    outcome = await service.run(
-        parsed, runtime, emulation.models, emulation.forced_failures, emulation.latency_s
-    )
+    work = service.run(parsed, runtime, emulation.models, emulation.forced_failures, emulation.latency_s)
+    receive = state.get(RECEIVE_KEY)
+    # string_check answers in microseconds: not worth a watcher task; everything else may take long.
+    if receive is None or parsed.grader.type == "string_check":
+        outcome = await work
+    else:
+        outcome = await cancel_on_disconnect(work, receive)
     state["grade_result"] = outcome.result
     if not outcome.unreported_details:
         return Answer(outcome.body)
@@ -91,7 +96,9 @@ async def validate(scope: Scope, body: bytes, runtime: service.Runtime) -> Answe
     openapi_extra=_body_doc(RunGraderRequest),
 )
 async def run_grader(request: Request) -> Response:
-    answer = await run(request.scope, await request.body(), request.app.state.runtime)
+    body = await request.body()
+    request.scope.setdefault("state", {})[RECEIVE_KEY] = request.receive
+    answer = await run(request.scope, body, request.app.state.runtime)
     return answer.response()
 
 

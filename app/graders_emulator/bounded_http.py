@@ -146,6 +146,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             "request_header_fields_too_large",
         )
 
+    def on_url(self, url: bytes) -> None:
+        self._header_bytes += len(url)
+        if self._header_bytes > self.limits.max_header_bytes:
+            self._reject(self._too_large(f"the request line is over {self.limits.max_header_bytes} bytes"))
+            raise _HeadRejected
+        self.url += url
+
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_count += 1
         self._header_bytes += len(name) + len(value) + 4

@@ -54,11 +54,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await sandbox.start()  # returns at once; workers warm in the background
     # WordNet takes 1-3 s to load: do it off the request path so that meteor's first call is warm.
     threading.Thread(target=wordnet.warm_up, name="wordnet-warm-up", daemon=True).start()
-    app.state.metric_pool.start()
     try:
         yield
     finally:
-        app.state.metric_pool.close()
+        app.state.metric_pool.close()  # started on first use: most servers never need it
         if hasattr(sandbox, "close"):
             await sandbox.close()
 

@@ -10,6 +10,7 @@ import hmac
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import anyio.to_thread
 import orjson
 from fastapi import APIRouter, Depends, Request
 from pydantic import TypeAdapter, ValidationError
@@ -126,8 +127,12 @@ async def list_rules(request: Request) -> Response:
 @_route("POST", "/rules", "Add rules: one rule, a list, or {models, faults}; JSON or YAML.", _RULES_BODY)
 async def add_rules(request: Request) -> Response:
     state = _state(request)
-    rules = _parse_rules(
-        await request.body(), request.headers.get("content-type", ""), state.settings.max_json_depth
+    # In a thread: a large or hostile body (YAML aliases) costs up to ~1 s to expand and check.
+    rules = await anyio.to_thread.run_sync(
+        _parse_rules,
+        await request.body(),
+        request.headers.get("content-type", ""),
+        state.settings.max_json_depth,
     )
     session = _session(request)
     scope = state.scope(session)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+import anyio.to_thread
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 from starlette.types import Scope
@@ -20,6 +22,10 @@ from graders_emulator.schemas.requests import RunGraderRequest, ValidateGraderRe
 from graders_emulator.schemas.responses import RunGraderResponse, ValidateGraderResponse
 
 PREFIX = "/v1/fine_tuning/alpha/graders"
+# Bodies above this are parsed and checked in a worker thread: parsing megabytes of JSON and checking
+# their bounds takes milliseconds to seconds, and the event loop must keep answering meanwhile.
+OFFLOAD_BYTES = 256 * 1024
+T = TypeVar("T")
 router = APIRouter(prefix=PREFIX, tags=["graders"])
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -55,9 +61,18 @@ def _read_json(scope: Scope, body: bytes) -> Any:
     return service.parse_body(body)
 
 
+async def _parsed(
+    parse: Callable[[Any, service.Runtime], T], scope: Scope, body: bytes, runtime: service.Runtime
+) -> T:
+    """Parse and check a body; a large one in a thread, so that its cost never stalls the event loop."""
+    if len(body) <= OFFLOAD_BYTES:
+        return parse(_read_json(scope, body), runtime)
+    return await anyio.to_thread.run_sync(lambda: parse(_read_json(scope, body), runtime))
+
+
 async def run(scope: Scope, body: bytes, runtime: service.Runtime) -> Answer:
     """Grade one request: the answer's JSON body and extra headers."""
-    parsed = service.parse_run(_read_json(scope, body), runtime)
+    parsed = await _parsed(service.parse_run, scope, body, runtime)
     state = scope_state(scope)
     state["grader"] = parsed.grader  # for the metrics and the journal
     emulation = wiring.for_request(scope)
@@ -78,7 +93,7 @@ async def run(scope: Scope, body: bytes, runtime: service.Runtime) -> Answer:
 
 async def validate(scope: Scope, body: bytes, runtime: service.Runtime) -> Answer:
     """Validate one grader: the answer's JSON body."""
-    parsed = service.parse_validate(_read_json(scope, body), runtime)
+    parsed = await _parsed(service.parse_validate, scope, body, runtime)
     scope_state(scope)["grader"] = parsed.grader
     return Answer(service.validate(parsed, runtime))
 

@@ -41,7 +41,7 @@ class Overrides:
     label: str | None = None
 
 
-def call_view(request: ModelRequest, regex_budget_s: float = DEFAULT_BUDGET_S) -> CallView:
+def call_view(request: ModelRequest, regex: RegexBudget | None = None) -> CallView:
     """The facts of a call that rules match on, and the matching time its rule regexes may take."""
     return CallView(
         grader_type=request.grader_type,
@@ -50,7 +50,7 @@ def call_view(request: ModelRequest, regex_budget_s: float = DEFAULT_BUDGET_S) -
         prompt=message_text(request.messages),
         item=request.item,
         sample_text=request.sample_text,
-        regex=RegexBudget(regex_budget_s),
+        regex=regex if regex is not None else RegexBudget(),
     )
 
 
@@ -117,7 +117,7 @@ class CannedModelClient:
         upstream: ModelClient | None = None,
         regex_budget_s: float = DEFAULT_BUDGET_S,
     ) -> None:
-        self._regex_budget_s = regex_budget_s
+        self._regex = RegexBudget(regex_budget_s)  # one budget for every call of the request
         self._scopes = scopes
         self._overrides = overrides
         self._seed = seed
@@ -137,7 +137,7 @@ class CannedModelClient:
         forced = self._override(request)
         if forced is not None:
             return forced
-        call = call_view(request, self._regex_budget_s)
+        call = call_view(request, self._regex)
         stored, nearest = self._pick(call)
         if stored is not None:
             return await self._from_rule(stored), {"answered_by": "rule", "rule": stored.id}

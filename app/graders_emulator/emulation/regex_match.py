@@ -2,9 +2,10 @@
 
 Python's `re` backtracks without limit (`^(a+)+$` against 25 `a`s and `!` took 2.3 s, doubling per
 character, on the event loop). `regex` accepts the same syntax and takes a `timeout`; every model
-call gets one budget (setting `rule_regex_timeout_s`) shared by all the regexes its rules try, so
-a thousand rules cannot multiply it. A regex that runs out of time does not match, and says so in
-the journal's `nearest_rule`.
+request gets one budget (setting `rule_regex_timeout_s`) shared by all the regexes that the rules of
+all its model calls try, so neither a thousand rules nor a multi of many model graders multiply it.
+`regex` checks its clock coarsely: a match overruns the budget by up to ~0.25 s, once per request.
+A regex that runs out of time does not match, and says so in the journal's `nearest_rule`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`/metrics` gauges of the server's bounded state: journal entries and bytes, sessions, rules.
+"""`/metrics` gauges of the server's bounded state: journal, sessions, rules, the metric pool.
 
 Read at scrape time from the app's emulation state, each next to its bound (README, "Bounds"), so
 that a dashboard shows how close the server is to each limit.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
@@ -37,6 +37,15 @@ class StateCollector(Collector):
         rules = len(state.root.rules) + sum(len(scope.rules) for scope in state.sessions.values())
         yield _gauge("rules", "Rules held, the global scope and every session together.", rules)
         yield _gauge("rules_per_scope_limit", "Rules one scope holds at most.", settings.max_rules_per_scope)
+        pool = getattr(self.app.state, "metric_pool", None)
+        if pool is not None:
+            yield _gauge("metric_workers", "Processes for large text_similarity inputs.", pool.size)
+            yield _gauge("metric_workers_warm", "Metric processes idle and ready.", pool.warm)
+            yield CounterMetricFamily(
+                "graders_emulator_metric_worker_kills",
+                "Metric processes killed at the deadline or when the client left.",
+                value=pool.killed,
+            )
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

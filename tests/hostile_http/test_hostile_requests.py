@@ -381,7 +381,10 @@ def test_a_client_that_gives_up_stops_its_metric(server: Served) -> None:
     """A 2 MB fuzzy_match whose client gave up after 2 s still burned CPU 30 s later."""
     body = {"grader": FUZZY, "model_sample": BIG, "item": {"reference": BIG[::-1]}}
     with served(**{**SETTINGS, "metric_timeout_s": 60.0}) as patient:
+        warm_up = {"grader": FUZZY, "model_sample": "a" * 3000, "item": {"reference": "b" * 3000}}
+        assert _post(patient, RUN, warm_up).status_code == 200  # starts the pool's worker
         workers = children_of(patient.pid)
+        assert len(workers) == 1
         with pytest.raises(httpx.ReadTimeout):
             httpx.post(patient.url + RUN, json=body, headers=AUTH, timeout=2.0)
         deadline = time.monotonic() + 5

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import anyio
 import anyio.to_thread
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -25,6 +26,10 @@ PREFIX = "/v1/fine_tuning/alpha/graders"
 # Bodies above this are parsed and checked in a worker thread: parsing megabytes of JSON and checking
 # their bounds takes milliseconds to seconds, and the event loop must keep answering meanwhile.
 OFFLOAD_BYTES = 256 * 1024
+# At most this many at once: each parse holds the GIL in turns with the event loop, and every extra
+# thread that allocates megabytes keeps a malloc arena of its own (RSS that is never given back).
+PARSE_THREADS = 2
+_parse_threads: anyio.CapacityLimiter | None = None
 T = TypeVar("T")
 router = APIRouter(prefix=PREFIX, tags=["graders"])
 
@@ -67,7 +72,12 @@ async def _parsed(
     """Parse and check a body; a large one in a thread, so that its cost never stalls the event loop."""
     if len(body) <= OFFLOAD_BYTES:
         return parse(_read_json(scope, body), runtime)
-    return await anyio.to_thread.run_sync(lambda: parse(_read_json(scope, body), runtime))
+    global _parse_threads  # noqa: PLW0603  (created on first use: it needs the running event loop)
+    if _parse_threads is None:
+        _parse_threads = anyio.CapacityLimiter(PARSE_THREADS)
+    return await anyio.to_thread.run_sync(
+        lambda: parse(_read_json(scope, body), runtime), limiter=_parse_threads
+    )
 
 
 async def run(scope: Scope, body: bytes, runtime: service.Runtime) -> Answer:

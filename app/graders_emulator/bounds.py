@@ -149,8 +149,8 @@ def _value_size(variable: templating.Variable, namespaces: Mapping[str, Any]) ->
     if variable.namespace not in namespaces:
         return 0
     try:
-        value = templating.lookup(namespaces[variable.namespace], variable)
-    except templating.MissingVariable:
+        value = templating.lookup(namespaces[variable.namespace], variable.path)
+    except templating.PathMissing:
         return 0
     if isinstance(value, str):
         return len(value)

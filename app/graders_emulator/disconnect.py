@@ -16,7 +16,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Receive
 
 T = TypeVar("T")
-RECEIVE_KEY = "receive"  # scope state: the request's ASGI receive, left there by the fast path
+RECEIVE_KEY = "graders_emulator.receive"  # scope key: the request's ASGI receive (the fast path's)
 
 
 async def _disconnected(receive: Receive) -> None:

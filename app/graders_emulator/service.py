@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from graders_emulator import templating, validation
 from graders_emulator.bounds import RequestBounds, check_body, check_depth, check_rendered
-from graders_emulator.errors import JSON_PARSE_MESSAGE, BadRequest, json_type_name, validation_error
+from graders_emulator.errors import BadRequest, json_type_name, validation_error
 from graders_emulator.grading.context import (
     Embedder,
     GradingContext,
@@ -29,6 +29,7 @@ from graders_emulator.grading.result import (
     GradeResult,
     errors_object,
 )
+from graders_emulator.grading.templates import grader_templates
 from graders_emulator.schemas.base import WireModel
 from graders_emulator.schemas.graders import Grader
 from graders_emulator.schemas.requests import RunGraderRequest, ValidateGraderRequest
@@ -59,13 +60,6 @@ class RunOutcome(NamedTuple):
     result: GradeResult
     body: bytes
     unreported_details: tuple[GradeFailure, ...]
-
-
-def parse_body(raw: bytes) -> Any:
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise BadRequest(JSON_PARSE_MESSAGE) from None
 
 
 def _parse(model: type[_Request], data: Any, runtime: Runtime) -> _Request:
@@ -144,7 +138,7 @@ def _check_namespaces(grader: Grader, namespaces: dict[str, Any], limits: Reques
     output_json = namespaces["sample"].get("output_json")
     if output_json is not None:
         check_depth(output_json, limits, "model_sample (as JSON)", "model_sample")
-    check_rendered(validation.templates(grader), namespaces, limits)
+    check_rendered(grader_templates(grader, "grader"), namespaces, limits)
 
 
 def validate(request: ValidateGraderRequest, runtime: Runtime) -> bytes:

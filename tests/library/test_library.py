@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from example_graders import EXACT
 from nltk.tokenize import NLTKWordTokenizer
 from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 from rapidfuzz import fuzz, utils
@@ -29,13 +30,7 @@ PYTHON_LENGTH = "def grade(sample, item):\n    return len(sample['output_text'])
 
 # One grader of every type (label_model is allowed only inside multi, CONTRACT §1).
 GRADERS: dict[str, dict[str, Any]] = {
-    "string_check": {
-        "type": "string_check",
-        "name": "exact",
-        "input": SAMPLE_IN,
-        "reference": "{{item.answer}}",
-        "operation": "eq",
-    },
+    "string_check": EXACT,
     "fuzzy_match": {
         "type": "text_similarity",
         "name": "fz",
@@ -331,3 +326,28 @@ def test_import_is_light() -> None:
     code = "import sys, graders_emulator; print(sorted(m for m in ('fastapi', 'nltk', 'graders_emulator.library') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_model_graders_answer_from_the_same_rules_file_as_the_server(tmp_path: Path) -> None:
+    """The rules file format of the README ("Rules file"): a canned score, then (after `times`) a label."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "models:\n"
+        "  - grader: {name: judge}\n"
+        "    match: {sample_contains: Paris}\n"
+        "    answer: {score: 0.25, usage: {prompt_tokens: 11, completion_tokens: 3}}\n"
+        "    times: 1\n"
+        "  - grader: {name: judge}\n"
+        "    answer: {refusal: I cannot grade that}\n"
+    )
+    grader = ge.Grader(GRADERS["score_model"], config=str(rules))
+    first, second = grader.grade_many([("Paris", ITEM), ("Paris", ITEM)])
+    assert (first.reward, first.flags) == (0.25, ())
+    assert first.token_usage == {
+        "prompt_tokens": 11,
+        "total_tokens": 14,
+        "completion_tokens": 3,
+        "cached_tokens": 0,
+    }
+    assert first.sampled_model_name == "gpt-4o-2024-08-06"  # CONTRACT §2's alias example
+    assert (second.reward, second.flags) == (0.0, ("model_grader_refusal_error",))

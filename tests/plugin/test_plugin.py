@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 import textwrap
+import time
+from collections.abc import Iterator
 from importlib.metadata import entry_points
 
+import example_graders
+import httpx
 import pytest
 
 import graders_emulator.pytest_plugin
@@ -15,7 +23,7 @@ pytest_plugins = ["pytester"]
 
 # Keep the in-process servers light: one python worker each (they start with the server).
 INI = "[pytest]\ngraders_emulator_python_workers = 1\n"
-EXACT = '{"type": "string_check", "name": "exact", "input": "{{sample.output_text}}", "reference": "{{item.answer}}", "operation": "eq"}'
+EXACT = json.dumps(example_graders.EXACT)  # pasted into the generated test modules
 
 
 def documented_example() -> str:
@@ -142,3 +150,136 @@ def test_options_are_listed_in_help(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         ["*graders emulator*", "*--graders-emulator-config*", "*--graders-emulator-url*"]
     )
+
+
+@pytest.fixture(scope="module")
+def served_url() -> Iterator[str]:
+    """A real `graders-emulator serve --port 0`: the URL it prints (`http://127.0.0.1:PORT/v1`)."""
+    env = {**os.environ, "GRADERS_EMULATOR_PYTHON_GRADERS": "false"}
+    command = [sys.executable, "-c", "from graders_emulator.cli import main; main()", "serve", "--port", "0"]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()  # the first line, printed once the socket is bound
+        printed = re.search(r"listening on (http://\S+)", line)
+        assert printed is not None, line
+        url = printed.group(1)
+        assert url.endswith("/v1"), url
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # bounded wait until it answers
+            try:
+                if httpx.get(url.removesuffix("/v1") + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("graders-emulator serve did not answer /healthz within 60 s")
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=20)
+        if server.stdout is not None:
+            server.stdout.close()
+
+
+@pytest.mark.parametrize(
+    ("form", "where"),
+    [("printed", "command-line"), ("root", "command-line"), ("printed", "ini"), ("root", "ini")],
+    ids=["v1-url-on-command-line", "root-url-on-command-line", "v1-url-in-ini", "root-url-in-ini"],
+)
+def test_url_option_takes_the_printed_v1_url_or_the_root(
+    pytester: pytest.Pytester, served_url: str, form: str, where: str
+) -> None:
+    """`serve` prints `.../v1`; the plugin takes that as well as the root, and talks to that server."""
+    root = served_url.removesuffix("/v1")
+    given = served_url if form == "printed" else root
+    pytester.makepyfile(
+        test_external=f"""
+        EXACT = {EXACT}
+
+        def test_runs_on_the_given_server(graders_emulator):
+            assert graders_emulator.url == {root!r}
+            assert graders_emulator.base_url.startswith({root!r} + "/_emulator/sessions/pytest-")
+            assert graders_emulator.base_url.endswith("/v1") and "/v1/" not in graders_emulator.base_url
+            result = graders_emulator.client.fine_tuning.alpha.graders.run(
+                grader=EXACT, model_sample="Paris", item={{"answer": "Paris"}}
+            )
+            assert result.reward == 1.0
+            assert [e["status"] for e in graders_emulator.journal()] == [200]
+        """
+    )
+    if where == "ini":
+        pytester.makeini(f"[pytest]\ngraders_emulator_url = {given}\n")
+        result = run(pytester)
+    else:
+        result = run(pytester, f"--graders-emulator-url={given}")
+    result.assert_outcomes(passed=1)
+
+
+OWN_APP_MAIN = """
+from fastapi import FastAPI
+
+app = FastAPI()
+
+
+def greet(name: str) -> str:
+    return f"hello {name}"
+
+
+@app.get("/hello/{name}")
+def hello(name: str) -> dict[str, str]:
+    return {"message": greet(name)}
+"""
+
+OWN_TESTS = f"""
+import pathlib
+
+import pytest
+from fastapi.testclient import TestClient
+
+import app
+from app.main import app as api, greet
+
+EXACT = {EXACT}
+
+
+def test_own_package_is_imported():
+    assert pathlib.Path(app.__file__).parent == pathlib.Path(__file__).parents[1] / "app"
+
+
+def test_own_function():
+    assert greet("you") == "hello you"
+
+
+def test_own_route():
+    with TestClient(api) as client:
+        assert client.get("/hello/you").json() == {{"message": "hello you"}}
+
+
+@pytest.mark.parametrize("n", range(3))
+def test_grades_through_the_emulator_fixture(graders_emulator, n):
+    result = graders_emulator.client.fine_tuning.alpha.graders.run(
+        grader=EXACT, model_sample=greet("you"), item={{"answer": "hello you"}}
+    )
+    assert result.reward == 1.0
+    assert len(graders_emulator.journal()) == 1
+"""
+
+
+@pytest.mark.usefixtures("no_python")
+@pytest.mark.timeout(600)  # a pytester run of xdist workers, each starting a server, on a shared machine
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["one-process", "xdist-2-workers"])
+def test_user_project_with_its_own_app_package(pytester: pytest.Pytester, xdist: list[str]) -> None:
+    """The standard FastAPI layout (`app/main.py`, tests doing `from app.main import ...`) keeps its
+    own `app` and uses the plugin's fixture: nothing of ours is named `app` (issue 9)."""
+    pytester.makeini(INI + "pythonpath = .\ntestpaths = tests\n")
+    pytester.mkpydir("app")
+    pytester.path.joinpath("app", "main.py").write_text(textwrap.dedent(OWN_APP_MAIN))
+    pytester.mkdir("tests")
+    pytester.path.joinpath("tests", "test_own.py").write_text(textwrap.dedent(OWN_TESTS))
+    result = run(pytester, *xdist)
+    result.assert_outcomes(passed=6)

@@ -21,6 +21,7 @@ REPLY_GRACE_S = 10.0  # the zygote enforces the wall clock; this only catches a 
 FAILURES_BEFORE_UNAVAILABLE = 3
 MAX_BACKOFF_S = 5.0
 QUICK_DEATH_S = 10.0  # a zygote that dies sooner than this after start counts toward the respawn backoff
+RETRIES_AFTER_WORKER_DEATH = 1
 SLOTS_PER_POOL = 32  # sandbox uids: each pool gets its own range of slot numbers (see privileges.py)
 
 
@@ -100,17 +101,20 @@ class SandboxPool:
         self._note_image_tag(job.image_tag)
         if not self._slots:
             await self.start()
-        try:
-            worker = await self._acquire()
-        except _Unavailable as exc:
-            return PythonOutcome(
-                server_error_type="worker_unavailable",
-                server_error_details=str(exc),
-                elapsed_s=time.perf_counter() - started,
-            )
         message = {"source": job.source, "sample": dict(job.sample), "item": job.item}
-        # Shielded: a cancelled request must not leave a worker mid-job with nobody reading its reply.
-        reply = await asyncio.shield(asyncio.create_task(self._run_on(worker, message)))
+        for attempt in range(1 + RETRIES_AFTER_WORKER_DEATH):
+            try:
+                worker = await self._acquire()
+            except _Unavailable as exc:
+                return PythonOutcome(
+                    server_error_type="worker_unavailable",
+                    server_error_details=str(exc),
+                    elapsed_s=time.perf_counter() - started,
+                )
+            # Shielded: a cancelled request must not leave a worker mid-job with nobody reading its reply.
+            reply = await asyncio.shield(asyncio.create_task(self._run_on(worker, message)))
+            if not reply.pop("retry", False) or attempt == RETRIES_AFTER_WORKER_DEATH:
+                break
         return _to_outcome(reply, time.perf_counter() - started)
 
     async def _run_on(self, worker: Worker, message: dict[str, Any]) -> dict[str, Any]:
@@ -119,7 +123,13 @@ class SandboxPool:
         except WorkerLost as exc:
             logger.error("sandbox worker lost during a job: %s", exc)
             await worker.kill()  # its slot task notices and starts a fresh one
-            return {"server_error_type": "worker_crashed", "server_error_details": str(exc)}
+            # A zygote found dead before the job reached it (killed while idle) did not run it: the job
+            # goes to another worker. One that dies during a job is that job's server error.
+            return {
+                "server_error_type": "worker_crashed",
+                "server_error_details": str(exc),
+                "retry": not exc.delivered,
+            }
         finally:
             if worker.alive:
                 self._idle.put_nowait(worker)

@@ -23,7 +23,7 @@ def write_all(fd: int, data: bytes) -> None:
 
 
 def forward(src: int, dst: int, count: int) -> None:
-    """Move exactly `count` bytes from pipe `src` to pipe `dst` inside the kernel."""
+    """Move exactly `count` bytes from `src` (a pipe or socket) to pipe `dst` inside the kernel."""
     remaining = count
     while remaining:
         try:
@@ -36,21 +36,32 @@ def forward(src: int, dst: int, count: int) -> None:
 
 
 def discard(src: int, count: int) -> None:
-    """Drop `count` bytes of pipe `src` (the rest of a job nobody will run), without reading them in."""
-    with open(os.devnull, "wb") as sink:
-        remaining = count
-        while remaining:
-            moved = os.splice(src, sink.fileno(), min(remaining, CHUNK))
-            if moved == 0:
-                return
-            remaining -= moved
+    """Drop `count` bytes of `src` (the rest of a job nobody will run), without reading them in.
+
+    splice needs a pipe on one side: the bytes go through a fresh pipe into /dev/null.
+    """
+    pipe_r, pipe_w = os.pipe()
+    try:
+        with open(os.devnull, "wb") as sink:
+            remaining = count
+            while remaining:
+                moved = os.splice(src, pipe_w, min(remaining, 65536))
+                if moved == 0:
+                    return
+                remaining -= moved
+                while moved:
+                    moved -= os.splice(pipe_r, sink.fileno(), moved)
+    finally:
+        os.close(pipe_r)
+        os.close(pipe_w)
 
 
 def send_file(src: int, dst: int, count: int) -> None:
-    """Move the first `count` bytes of file `src` (a memfd) to pipe `dst`; zeros if the file came up short."""
+    """Move the first `count` bytes of file `src` (a memfd) to `dst`, a pipe or a socket (uvloop's
+    subprocess pipes are socket pairs), inside the kernel; zeros if the file came up short."""
     offset = 0
     while offset < count:
-        moved = os.splice(src, dst, count - offset, offset_src=offset)
+        moved = os.sendfile(dst, src, offset, count - offset)
         if moved == 0:
             break
         offset += moved

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from graders_emulator.sandbox import child, jobdir, relay
+from graders_emulator.sandbox import child, jobdir, leftovers, relay
 from graders_emulator.sandbox.limits import SandboxLimits
 from graders_emulator.sandbox.probe import Prebuilt, Protections, probe
 from graders_emulator.sandbox.protocol import FRAME_HEADER, RESULT_MAX, read_frame, write_frame
@@ -395,14 +395,20 @@ def _take_control_fds() -> tuple[int, int]:
 
 def main() -> None:
     """Entry point of the zygote process (spawned by the pool with a scrubbed environment)."""
+    base_dir = os.getcwd()  # the pool starts us in our own directory
     ctl_in, ctl_out = _take_control_fds()
-    config = read_frame(ctl_in)
-    if config is None:
-        return
-    zygote = Zygote(config)
-    ready = {"op": "ready", "pid": os.getpid(), "protections": zygote.protections.to_wire()}
-    write_frame(ctl_out, {**ready, "imports": zygote.import_report, "python": sys.version.split()[0]})
+    zygote: Zygote | None = None
     try:
+        config = read_frame(ctl_in)
+        if config is None:
+            return
+        zygote = Zygote(config)
+        ready = {"op": "ready", "pid": os.getpid(), "protections": zygote.protections.to_wire()}
+        write_frame(ctl_out, {**ready, "imports": zygote.import_report, "python": sys.version.split()[0]})
         zygote.serve(ctl_in, ctl_out)
     finally:
-        zygote.shutdown()
+        # Whoever started us may be gone (even SIGKILLed): our directory goes with us, whatever ended us.
+        if zygote is not None:
+            zygote.shutdown()
+        if os.path.basename(base_dir).startswith(leftovers.PREFIX):
+            jobdir.remove_tree(base_dir)

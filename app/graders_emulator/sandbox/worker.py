@@ -27,6 +27,10 @@ _BOOT = (
 class WorkerLost(Exception):
     """The zygote died, hung, or spoke nonsense; the pool replaces it."""
 
+    def __init__(self, message: str, *, delivered: bool = True) -> None:
+        super().__init__(message)
+        self.delivered = delivered  # False: it died before the job reached it, so the job can go elsewhere
+
 
 @dataclass(frozen=True)
 class JobReply:
@@ -107,6 +111,9 @@ class Worker:
         try:
             self.proc.stdin.write(encode({"op": "run", "size": len(body)}) + body)
             await self.proc.stdin.drain()
+        except OSError as exc:  # dead before it could take the job: the job never ran
+            raise WorkerLost(f"{type(exc).__name__}: {exc}".rstrip(": "), delivered=False) from exc
+        try:
             return await asyncio.wait_for(self._read_reply(self.proc.stdout), timeout_s)
         except (OSError, asyncio.IncompleteReadError, ProtocolError, TimeoutError) as exc:
             raise WorkerLost(f"{type(exc).__name__}: {exc}".rstrip(": ")) from exc

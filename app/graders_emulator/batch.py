@@ -85,8 +85,7 @@ async def grade_file(options: BatchOptions) -> Summary:
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
-        if hasattr(sandbox, "close"):
-            await sandbox.close()
+        await sandbox.close()
         bar.close()
     return summary
 
@@ -97,7 +96,7 @@ def replace_workers(settings: Settings, jobs: int) -> Settings:
 
 
 def _sandbox(settings: Settings) -> SandboxRunner:
-    from graders_emulator.main import _sandbox as server_sandbox  # the server's own factory: the same limits
+    from graders_emulator.runtime import build_sandbox as server_sandbox  # the server's own: the same limits
 
     return server_sandbox(settings)
 
@@ -107,7 +106,9 @@ def _process_pool(settings: Settings, options: BatchOptions, *, keep_bodies: boo
         return None  # one core: grade in this process, no pickling at all
     # forkserver, not fork: this process already runs threads (tqdm, asyncio's child watcher).
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["graders_emulator.batch_worker", "graders_emulator.main"])  # workers fork warm
+    context.set_forkserver_preload(
+        ["graders_emulator.batch_worker", "graders_emulator.main"]
+    )  # workers fork warm
     return ProcessPoolExecutor(
         options.jobs,
         mp_context=context,
@@ -163,10 +164,9 @@ class _Driver:
         self.warm = True
         started = time.perf_counter()
         await self.sandbox.run(PythonJob(WARM_UP_SOURCE, {"output_text": ""}, None))
-        protections = getattr(self.sandbox, "protections", None)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + WARM_UP_TIMEOUT_S
-        while callable(protections) and _warm(protections()) < self.jobs and loop.time() < deadline:
+        while _warm(self.sandbox.protections()) < self.jobs and loop.time() < deadline:
             await asyncio.sleep(0.05)
         self.warm_up_s = time.perf_counter() - started
 

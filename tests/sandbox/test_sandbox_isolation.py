@@ -19,8 +19,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from graders_emulator.grading.context import PythonOutcome
-from graders_emulator.sandbox import SandboxLimits
 from sandbox_helpers import (
     MODES,
     TEST_LIMITS,
@@ -31,6 +29,9 @@ from sandbox_helpers import (
     wait_until,
     zygote_pids,
 )
+
+from graders_emulator.grading.context import PythonOutcome
+from graders_emulator.sandbox import SandboxLimits
 
 NORMAL = "def grade(sample, item):\n    return 0.25\n"
 LIMITS = SandboxLimits(timeout_s=10.0, memory_mb=256, disk_mb=16, output_kb=64)

@@ -9,9 +9,6 @@ import signal
 import time
 
 import pytest
-from graders_emulator.grading.context import PythonJob
-from graders_emulator.sandbox import DisabledSandbox, SandboxLimits, SandboxPool
-from graders_emulator.sandbox import pool as pool_module
 from sandbox_helpers import (
     TEST_LIMITS,
     LoopThread,
@@ -21,6 +18,10 @@ from sandbox_helpers import (
     wait_until,
     zygote_pids,
 )
+
+from graders_emulator.grading.context import PythonJob
+from graders_emulator.sandbox import DisabledSandbox, SandboxLimits, SandboxPool
+from graders_emulator.sandbox import pool as pool_module
 
 LIGHT = ["json", "math"]  # pools that only test scheduling skip the heavy preload to start fast
 SLEEP = "import time\ndef grade(sample, item):\n    time.sleep(item)\n    return item\n"

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sandbox_helpers import MODES, PROJECT_APP, close_pool, open_mode_pool, wait_until, zygote_pids
+
 from graders_emulator.sandbox import SandboxLimits, leftovers
 from graders_emulator.sandbox.outcome import MAX_RESULT_DEPTH, ChildEnd, nesting_depth, reply_for
-from sandbox_helpers import MODES, PROJECT_APP, close_pool, open_mode_pool, wait_until, zygote_pids
 
 LIGHT = ["json", "math"]
 NORMAL = "def grade(sample, item):\n    return 0.25\n"

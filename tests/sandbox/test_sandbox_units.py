@@ -7,6 +7,7 @@ import os
 import signal
 
 import pytest
+
 from graders_emulator.sandbox import SandboxLimits
 from graders_emulator.sandbox.child import check_value, describe
 from graders_emulator.sandbox.outcome import ChildEnd, reply_for

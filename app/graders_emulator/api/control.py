@@ -16,7 +16,13 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.responses import Response
 
 from graders_emulator import __version__
-from graders_emulator.emulation.config import ConfigError, describe_error, dotted, parse_config, semantic_problems
+from graders_emulator.emulation.config import (
+    ConfigError,
+    describe_error,
+    dotted,
+    parse_config,
+    semantic_problems,
+)
 from graders_emulator.emulation.journal import JournalQuery, jsonable
 from graders_emulator.emulation.rules import FaultRule, ModelRule, Rule
 from graders_emulator.emulation.sessions import SESSION_ID
@@ -283,8 +289,6 @@ async def info(request: Request) -> Response:
     state = _state(request)
     session = _session(request)
     settings = state.settings
-    sandbox = getattr(request.app.state, "sandbox", None)
-    protections = getattr(sandbox, "protections", None)
     return _json(
         {
             "object": "emulator.info",
@@ -295,7 +299,7 @@ async def info(request: Request) -> Response:
             if settings.model_base_url
             else {"kind": "canned"},
             "config": str(settings.config) if settings.config else None,
-            "sandbox": jsonable(protections()) if callable(protections) else None,
+            "sandbox": jsonable(request.app.state.sandbox.protections()),
             "session": session,
             "seed": state.seed_of(session),
             "rules": len(state.scope(session).rules),

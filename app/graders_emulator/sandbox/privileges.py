@@ -75,9 +75,9 @@ def hidden_ancestors(paths: Iterable[str]) -> dict[str, set[str]]:
     """For each path, the outermost ancestor directory others cannot traverse, and the entry below it."""
     hidden: dict[str, set[str]] = {}
     for path in paths:
-        parts = os.path.abspath(path).strip("/").split("/")
+        parts = [part for part in os.path.abspath(path).split("/") if part]
         current = "/"
-        for part in parts[:-1] if parts != [""] else []:
+        for part in parts:  # each ancestor, up to the path's own parent
             try:
                 mode = os.stat(current).st_mode
             except OSError:

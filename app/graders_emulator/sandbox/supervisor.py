@@ -137,9 +137,10 @@ class Zygote:
     def run(self, size: int, ctl_in: int, ctl_out: int) -> None:
         """Pass `size` bytes of job from the server to the spare, watch it, and reply.
 
-        The job's bytes move pipe to pipe (splice) and the reply's text moves memfd to pipe: none of
-        a request's content is ever in this process's memory, so no later child forked from it can
-        find any (in a frame, a global or a freed buffer).
+        The job's bytes move from the server's pipe to the child's (splice) and the reply's text from
+        the child's memfds to the server's pipe (sendfile): none of a request's content is ever in this
+        process's memory, so no later child forked from it can find any (in a frame, a global or a
+        freed buffer).
         """
         spare = self._take_live_spare()
         self.running = spare

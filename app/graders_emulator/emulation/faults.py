@@ -1,6 +1,6 @@
 """Fault injection: reading the grader for rule matching, and applying a fault decision (latency,
 HTTP statuses in OpenAI's envelope, transport faults). Forced error flags reach the route through
-`wiring.for_request`."""
+the request's record (`http/context.py`)."""
 
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ from graders_emulator.emulation.journal import Journal
 from graders_emulator.emulation.rules import FaultRule, ModelRule, RequestView, fault_misses
 from graders_emulator.emulation.store import Scope, StoredFaultRule
 from graders_emulator.emulation.upstream import UpstreamModelClient
+from graders_emulator.grading.context import ModelReply, ModelRequest
 from graders_emulator.grading.result import GradeFailure
 from graders_emulator.settings import Settings
 
@@ -53,12 +54,26 @@ NO_FAULT = FaultDecision()
 
 @dataclass
 class RequestEmulationState:
-    """Per-request emulation facts, kept in the ASGI scope's state for the route and the journal."""
+    """Per-request emulation facts, kept in the request's record for the route and the journal."""
 
     session: str | None
     headers: EmulationHeaders
     decision: FaultDecision = field(default_factory=FaultDecision)
     client: CannedModelClient | None = None
+
+
+class LazyModelClient:
+    """A request's model client, built when a model grader first calls it (most graders never do)."""
+
+    def __init__(self, state: EmulationState, emulation: RequestEmulationState) -> None:
+        self._state = state
+        self._emulation = emulation
+
+    async def complete(self, request: ModelRequest) -> ModelReply:
+        emulation = self._emulation
+        if emulation.client is None:
+            emulation.client = self._state.model_client(emulation)  # the journal reads its calls
+        return await emulation.client.complete(request)
 
 
 class EmulationState:

@@ -1,4 +1,4 @@
-"""The offline subcommands `grade`, `validate` and `run`: parsers and handlers (all through app.service).
+"""The offline subcommands `grade`, `validate` and `run`: parsers and handlers (all through graders_emulator.service).
 
 Exit codes: 0 success; 1 the grader is invalid (its 400 envelope is printed) or, for `grade`, some
 dataset lines were bad (graded lines are still written); 2 a usage error.
@@ -16,10 +16,10 @@ from typing import Any, BinaryIO
 import orjson
 
 from graders_emulator import service
-from graders_emulator.batch import BatchOptions, run_batch
-from graders_emulator.batch_input import LineSource
-from graders_emulator.batch_report import render_text
-from graders_emulator.batch_worker import build_grader
+from graders_emulator.batch.engine import BatchOptions, run_batch
+from graders_emulator.batch.input import LineSource
+from graders_emulator.batch.report import render_text
+from graders_emulator.batch.worker import build_grader
 from graders_emulator.errors import ApiError
 from graders_emulator.settings import Settings
 

@@ -13,10 +13,11 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from graders_emulator.sandbox import child, outcome
+from graders_emulator.sandbox import batch_supervisor, child, outcome
 from graders_emulator.sandbox.limits import SandboxLimits
 from graders_emulator.sandbox.probe import Prebuilt, Protections, probe
 from graders_emulator.sandbox.protocol import RESULT_MAX, read_frame, write_frame
@@ -32,6 +33,7 @@ DEFAULT_PRELOAD = (
 )  # fmt: skip
 WATCHDOG_INTERVAL_S = 0.02
 WATCHDOG_MAX_ENTRIES = 50_000
+ChildEntry = Callable[[child.SpareFds, child.Plan], Any]  # what a forked child runs; never returns
 
 
 @dataclass
@@ -77,23 +79,31 @@ class Zygote:
     # -----------------------------------------------------------------------------------------
     # Spares
 
-    def fork_spare(self) -> Spare:
+    def fork_spare(self, entry: ChildEntry | None = None, limits: SandboxLimits | None = None) -> Spare:
+        """A locked-down child on `entry` (the one-job harness by default), with `limits` or the zygote's."""
         output = _sealed_memfd(self.limits.output_bytes)
         job_r, job_w = os.pipe()
         result_r, result_w = os.pipe()
         tmpfs = self.protections.mountns_tmpfs
         job_dir = self.job_root if tmpfs else tempfile.mkdtemp(prefix="job-", dir=self.base_dir)
         fds = child.SpareFds(job_r=job_r, result_w=result_w, output=output)
-        plan = child.Plan(self.limits, job_dir, tmpfs, self.prebuilt.landlock_fd, self.prebuilt.seccomp_bpf)
+        plan = child.Plan(
+            limits or self.limits, job_dir, tmpfs, self.prebuilt.landlock_fd, self.prebuilt.seccomp_bpf
+        )
         try:
-            pid = self._fork_in_pid_namespace(fds, plan) if self.protections.pidns else _fork(fds, plan)
+            main = entry or child.spare_main
+            pid = (
+                self._fork_in_pid_namespace(fds, plan, main)
+                if self.protections.pidns
+                else _fork(fds, plan, main)
+            )
         finally:
             os.close(job_r)
             os.close(result_w)
         os.set_blocking(result_r, False)  # draining it must never hang on a leaked write end
         return Spare(pid, os.pidfd_open(pid), job_w, result_r, output, job_dir)
 
-    def _fork_in_pid_namespace(self, fds: child.SpareFds, plan: child.Plan) -> int:
+    def _fork_in_pid_namespace(self, fds: child.SpareFds, plan: child.Plan, main: ChildEntry) -> int:
         # unshare(CLONE_NEWPID) works once per process, so a short-lived helper takes it and forks the
         # child as pid 1 of the new namespace; the child is then re-parented to us (subreaper). We do
         # not wait for the helper's exit (a few ms of teardown) here but before sending the job: the
@@ -104,7 +114,7 @@ class Zygote:
             try:
                 os.close(pid_r)
                 unshare(CLONE_NEWPID)
-                os.write(pid_w, f"{_fork(fds, plan)}\n".encode())
+                os.write(pid_w, f"{_fork(fds, plan, main)}\n".encode())
             finally:
                 os._exit(0)
         os.close(pid_w)
@@ -228,6 +238,9 @@ class Zygote:
                 self.finish_job()
                 self.spare = self.fork_spare()
                 self.reap()
+            elif message.get("op") == "run_batch":  # samples of one grader from one caller (CONTRACT §6)
+                write_frame(ctl_out, batch_supervisor.run_batch(self, message, ctl_in))
+                self.reap()
 
 
 def preload(modules: list[str] | tuple[str, ...]) -> dict[str, Any]:
@@ -243,10 +256,10 @@ def preload(modules: list[str] | tuple[str, ...]) -> dict[str, Any]:
     return {"loaded": loaded, "missing": missing, "import_s": round(time.perf_counter() - started, 3)}
 
 
-def _fork(fds: child.SpareFds, plan: child.Plan) -> int:
+def _fork(fds: child.SpareFds, plan: child.Plan, main: ChildEntry) -> int:
     pid = os.fork()
     if pid == 0:
-        child.spare_main(fds, plan)
+        main(fds, plan)
     return pid
 
 

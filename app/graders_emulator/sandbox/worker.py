@@ -16,7 +16,9 @@ from graders_emulator.sandbox.protocol import ProtocolError, encode, read_frame_
 MARKER = "--graders-emulator-sandbox"  # in every zygote's (and child's) command line, for ps and tests
 START_TIMEOUT_S = 120.0
 _PASSED_THROUGH = ("HOME", "NLTK_DATA")  # paths, not secrets: NLTK finds its data through them
-_BOOT = "import sys; sys.path.insert(0, {root!r}); from graders_emulator.sandbox.supervisor import main; main()"
+_BOOT = (
+    "import sys; sys.path.insert(0, {root!r}); from graders_emulator.sandbox.supervisor import main; main()"
+)
 
 
 class WorkerLost(Exception):
@@ -84,6 +86,10 @@ class Worker:
 
     async def run(self, job: dict[str, Any], timeout_s: float) -> dict[str, Any]:
         return await self._exchange({"op": "run", "job": job}, timeout_s)
+
+    async def run_batch(self, batch: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        """`batch`: `{"source", "jobs": [{"sample", "item"}, ...]}`; the answer holds one reply per job."""
+        return await self._exchange({"op": "run_batch", **batch}, timeout_s)
 
     async def _exchange(self, message: dict[str, Any], timeout_s: float) -> dict[str, Any]:
         assert self.proc.stdin is not None and self.proc.stdout is not None

@@ -1,0 +1,131 @@
+"""The batch harness: one locked-down child compiles a grader once and grades the samples sent to it.
+
+The zygote sends a header frame `{"source"}`, then one frame `{"sample", "item"}` per sample and waits
+for that sample's JSON line before the next, so every sample has its own wall-clock deadline (kept by
+the zygote) and its own CPU budget (a soft RLIMIT_CPU re-armed here before each sample). Samples of one
+batch always belong to one grader and one caller (CONTRACT §6), so sharing the module is allowed.
+"""
+
+from __future__ import annotations
+
+import builtins
+import linecache
+import math
+import os
+import resource
+import signal
+import sys
+import types
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from graders_emulator.sandbox import child
+from graders_emulator.sandbox.child import GRADER_FILE, Plan, SpareFds
+from graders_emulator.sandbox.limits import SandboxLimits
+from graders_emulator.sandbox.protocol import read_frame
+from graders_emulator.sandbox.syscalls import PR_SET_PDEATHSIG, prctl
+
+# Exit status of a child whose sample ran out of CPU: a pid-namespace init ignores SIGXCPU's default
+# action, so a handler ends the process itself and the zygote reads this status.
+CPU_EXCEEDED_EXIT = 86
+
+Grade = Callable[[Any, Any], Any]
+
+
+def batch_limits(lim: SandboxLimits, samples: int) -> SandboxLimits:
+    """The child's hard CPU cap: every sample's budget (and one spare second) for the whole batch."""
+    return SandboxLimits(
+        timeout_s=lim.timeout_s,
+        cpu_s=float(lim.cpu_seconds * samples + 1),
+        memory_mb=lim.memory_mb,
+        disk_mb=lim.disk_mb,
+        output_kb=lim.output_kb,
+    )
+
+
+def batch_main(fds: SpareFds, plan: Plan, per_sample: SandboxLimits) -> NoReturn:
+    """Lock down, compile the grader from the header, grade sample frames until the pipe closes."""
+    code = 0
+    try:
+        child._close_fds_except({0, 1, 2, fds.job_r, fds.result_w, fds.output, plan.landlock_fd or 0})
+        setup_error = child._try_lock_down(fds, plan)
+        header = read_frame(fds.job_r)
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if header is not None and not child._zygote_gone(fds.job_r):
+            _serve(fds, header, setup_error, per_sample)
+    except BaseException:
+        code = 70
+    os._exit(code)
+
+
+def _serve(fds: SpareFds, header: dict[str, Any], setup_error: str | None, lim: SandboxLimits) -> None:
+    failed: dict[str, Any] | None = None
+    grade: Grade | None = None
+    if setup_error is not None:  # the sandbox failed, not the grader: the server must say so
+        failed = {"server_error": "sandbox_setup_failed", "details": setup_error}
+    else:
+        signal.signal(signal.SIGXCPU, _cpu_exceeded)
+        _arm_cpu(lim)  # executing the module body counts against the first sample
+        grade, error = compile_grader(str(header.get("source", "")), lim)
+        if error is not None:
+            failed = error
+    while (job := read_frame(fds.job_r)) is not None:
+        if failed is not None:
+            result = dict(failed)
+        else:
+            assert grade is not None
+            _arm_cpu(lim)
+            result = call_grade(grade, job.get("sample", {}), job.get("item"), lim)
+        result = child._with_output_check(result, lim)
+        result["cpu"] = _cpu_used()
+        child._report(fds.result_w, result)
+
+
+def compile_grader(source: str, lim: SandboxLimits) -> tuple[Grade | None, dict[str, Any] | None]:
+    """Compile and execute the source once; its `grade`, or the error every sample then reports."""
+    linecache.cache[GRADER_FILE] = (len(source), None, source.splitlines(True), GRADER_FILE)
+    try:
+        code = compile(source, GRADER_FILE, "exec")
+    except (SyntaxError, ValueError) as exc:  # ValueError: source with NUL bytes
+        return None, {"error": child._exception_only(exc)}
+    module = types.ModuleType("grader")
+    module.__dict__["__builtins__"] = builtins
+    sys.modules["grader"] = module
+    try:
+        exec(code, module.__dict__)
+    except SystemExit as exc:
+        return None, {"error": f"SystemExit: {exc.code!r} (the grader called sys.exit())"}
+    except BaseException as exc:
+        return None, {"error": child.describe(exc, lim)}
+    grade = module.__dict__.get("grade")
+    if not callable(grade):
+        return None, {"error": "NameError: the grader source does not define grade(sample, item)"}
+    return grade, None
+
+
+def call_grade(grade: Grade, sample: Any, item: Any, lim: SandboxLimits) -> dict[str, Any]:
+    """One `grade(sample, item)` call, every failure turned into `{"error"}` as in the one-job child."""
+    try:
+        return child.check_value(grade(sample, item))
+    except SystemExit as exc:
+        return {"error": f"SystemExit: {exc.code!r} (the grader called sys.exit())"}
+    except BaseException as exc:
+        return {"error": child.describe(exc, lim)}
+
+
+def _cpu_used() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _arm_cpu(lim: SandboxLimits) -> None:
+    """Soft RLIMIT_CPU = what was used so far + one sample's budget (capped by the batch's hard limit)."""
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    soft = math.ceil(_cpu_used()) + lim.cpu_seconds
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+
+
+def _cpu_exceeded(signum: int, frame: object) -> None:
+    os._exit(CPU_EXCEEDED_EXIT)

@@ -16,7 +16,13 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.responses import Response
 
 from graders_emulator import __version__
-from graders_emulator.emulation.config import ConfigError, describe_error, dotted, parse_config, semantic_problems
+from graders_emulator.emulation.config import (
+    ConfigError,
+    describe_error,
+    dotted,
+    parse_config,
+    semantic_problems,
+)
 from graders_emulator.emulation.journal import JournalQuery, jsonable
 from graders_emulator.emulation.rules import FaultRule, ModelRule, Rule
 from graders_emulator.emulation.sessions import SESSION_ID

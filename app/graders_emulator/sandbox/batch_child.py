@@ -1,9 +1,11 @@
 """The batch harness: one locked-down child compiles a grader once and grades the samples sent to it.
 
-The zygote sends a header frame `{"source"}`, then one frame `{"sample", "item"}` per sample and waits
-for that sample's JSON line before the next, so every sample has its own wall-clock deadline (kept by
-the zygote) and its own CPU budget (a soft RLIMIT_CPU re-armed here before each sample). Samples of one
-batch always belong to one grader and one caller (CONTRACT §6), so sharing the module is allowed.
+The zygote sends a header frame `{"source"}`, then one frame `{"sample", "item"}` per sample, all
+queued at once; the child answers one JSON line per sample, in order, with that sample's stdout in it.
+A sample starts when the previous one's line is written, so the zygote keeps every sample's own
+wall-clock deadline from those lines, and a soft RLIMIT_CPU re-armed here before each sample gives each
+its own CPU budget. Samples of one batch always belong to one grader and one caller (CONTRACT §6), so
+sharing the module between them is allowed.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from graders_emulator.sandbox.syscalls import PR_SET_PDEATHSIG, prctl
 # Exit status of a child whose sample ran out of CPU: a pid-namespace init ignores SIGXCPU's default
 # action, so a handler ends the process itself and the zygote reads this status.
 CPU_EXCEEDED_EXIT = 86
+STDOUT_IN_LINE = 4000  # characters of a sample's stdout carried in its result line (the tail)
 
 Grade = Callable[[Any, Any], Any]
 
@@ -77,9 +80,20 @@ def _serve(fds: SpareFds, header: dict[str, Any], setup_error: str | None, lim: 
             _arm_cpu(lim)
             result = call_grade(grade, job.get("sample", {}), job.get("item"), lim)
         result = child._with_output_check(result, lim)
+        result["stdout"] = _take_own_output()
         result["cpu"] = _cpu_used()
         child._report(fds.result_w, result)
 
+
+def _take_own_output() -> str:
+    """This sample's stdout+stderr (the memfd on fds 1 and 2), then rewind it for the next sample."""
+    try:
+        written = os.lseek(1, 0, os.SEEK_CUR)
+        data = os.pread(1, written, 0) if written > 0 else b""
+        os.lseek(1, 0, os.SEEK_SET)
+    except OSError:  # the grader closed or replaced fd 1
+        return ""
+    return data.decode("utf-8", "replace")[-STDOUT_IN_LINE:]
 
 def compile_grader(source: str, lim: SandboxLimits) -> tuple[Grade | None, dict[str, Any] | None]:
     """Compile and execute the source once; its `grade`, or the error every sample then reports."""

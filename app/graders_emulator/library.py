@@ -112,18 +112,27 @@ class Result:
         return service.assemble(self._grader, self._result, self.execution_time, self._profile)
 
 
-def _result(grader: WireGrader, result: GradeResult, elapsed: float, profile: service.Profile) -> Result:
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def _details(result: GradeResult) -> Mapping[str, str]:
     details: dict[str, str] = {}
     for failure in result.failures:
         if failure.details is not None:
             previous = details.get(failure.flag)
             details[failure.flag] = failure.details if previous is None else f"{previous}; {failure.details}"
+    return MappingProxyType(details)
+
+
+def _result(grader: WireGrader, result: GradeResult, elapsed: float, profile: service.Profile) -> Result:
+    # Most results raise nothing and have no sub-rewards: they share one empty mapping.
+    subs = result.sub_rewards
     usage = result.token_usage
     return Result(
         reward=float(result.reward),
-        sub_rewards=MappingProxyType({key: float(value) for key, value in result.sub_rewards.items()}),
-        flags=tuple(dict.fromkeys(result.failed_flags)),
-        details=MappingProxyType(details),
+        sub_rewards=MappingProxyType({key: float(value) for key, value in subs.items()}) if subs else _EMPTY,
+        flags=tuple(dict.fromkeys(result.failed_flags)) if result.failures else (),
+        details=_details(result) if result.failures else _EMPTY,
         token_usage=None if usage is None else (usage.total_tokens if profile == "spec" else usage.as_wire()),
         sampled_model_name=result.sampled_model_name,
         execution_time=elapsed,
@@ -254,8 +263,15 @@ class Sandbox:
         if self._started and close is not None:
             await close()
 
+    async def _started_and_warm(self) -> None:
+        await self._ensure_started()
+        wait_started = getattr(self._runner, "wait_started", None)
+        if wait_started is not None:
+            await wait_started()
+
     def start(self) -> Sandbox:
-        _PORTAL.call(self._ensure_started())
+        """Start the workers and wait for the first one to be warm."""
+        _PORTAL.call(self._started_and_warm())
         return self
 
     def close(self) -> None:
@@ -272,7 +288,7 @@ class Sandbox:
         self.close()
 
     async def __aenter__(self) -> Sandbox:
-        await _PORTAL.acall(self._ensure_started())
+        await _PORTAL.acall(self._started_and_warm())
         _ACTIVE.append(self)
         return self
 

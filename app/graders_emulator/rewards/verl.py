@@ -75,5 +75,10 @@ def _score(result: Result, grader_type: str, on_error: float | None) -> float | 
     return {"score": score, **result.sub_rewards, "grading_errors": len(result.flags)}
 
 
+def flag_counts(grader: Any, **options: Any) -> dict[str, int]:
+    """`{"samples": n, flag: count, ...}` over every sample this process graded with that grader."""
+    return _counts(cached_grader(grader, **options)).snapshot()
+
+
 def _counts(grader: Any) -> FlagCounts:
     return COUNTS.setdefault(id(grader), FlagCounts())

@@ -78,7 +78,10 @@ class CallLog:
 @pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
 def test_grpo_trainer_two_steps_logs_our_graders_rewards(tmp_path: Path) -> None:
     tokenizer = _tokenizer()
-    rows = [{"prompt": f"what is the capital of {country} ?", "answer": city} for country, city in CAPITALS.items()]
+    rows = [
+        {"prompt": f"what is the capital of {country} ?", "answer": city}
+        for country, city in CAPITALS.items()
+    ]
     reward = CallLog(trl(rg.MULTI))
     config = GRPOConfig(
         output_dir=str(tmp_path),
@@ -119,5 +122,7 @@ def test_grpo_trainer_two_steps_logs_our_graders_rewards(tmp_path: Path) -> None
         assert logged["answer_quality/fuzzy"] == pytest.approx(fuzzy_mean, abs=1e-6)  # via log_metric
     last_completions, last_answers, _ = reward.calls[-1]
     per_completion = list(trainer._logs["rewards"]["answer_quality"])
-    assert per_completion == pytest.approx([rg.multi(c, a) for c, a in zip(last_completions, last_answers, strict=True)])
+    assert per_completion == pytest.approx(
+        [rg.multi(c, a) for c, a in zip(last_completions, last_answers, strict=True)]
+    )
     assert list(trainer._logs["completion"]) == last_completions

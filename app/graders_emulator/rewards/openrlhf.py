@@ -19,7 +19,7 @@ from graders_emulator.library import Result
 from graders_emulator.rewards.policy import RewardPolicy
 
 GRADER_ENV = "GRADERS_EMULATOR_REWARD_GRADER"
-_POLICY: RewardPolicy | None = None
+_POLICIES: dict[str, RewardPolicy] = {}  # per grader named by the environment: loaded once
 
 
 def model_sample(query: str, prompt: Any) -> str:
@@ -76,13 +76,12 @@ def _number(value: float | None) -> float:
 
 
 def _policy() -> RewardPolicy:
-    global _POLICY
-    if _POLICY is None:
-        grader = os.environ.get(GRADER_ENV)
-        if not grader:
-            raise RuntimeError(f"set {GRADER_ENV} to the grader's JSON file (or its JSON text)")
-        _POLICY = RewardPolicy(grader)
-    return _POLICY
+    grader = os.environ.get(GRADER_ENV)
+    if not grader:
+        raise RuntimeError(f"set {GRADER_ENV} to the grader's JSON file (or its JSON text)")
+    if grader not in _POLICIES:
+        _POLICIES[grader] = RewardPolicy(grader)
+    return _POLICIES[grader]
 
 
 def reward_func(

@@ -134,6 +134,7 @@ class _Driver:
         finish: Callable[[LineResult], None],
         jobs: int,
         sandbox: SandboxRunner,
+        *,
         remote_all: bool = False,
     ) -> None:
         self.remote_all = remote_all  # Ray actors grade sandbox and model lines too

@@ -28,10 +28,37 @@ import graders_emulator as ge
 from graders_emulator.rewards import trl
 
 RUN_PATH = "/v1/fine_tuning/alpha/graders/run"
-WORDS = (
-    "the a cat dog sat on mat paris rome berlin capital answer is quickly brown fox jumps over lazy river "
-    "city france italy germany of in and to with"
-).split()
+WORDS = [
+    "the",
+    "a",
+    "cat",
+    "dog",
+    "sat",
+    "on",
+    "mat",
+    "paris",
+    "rome",
+    "berlin",
+    "capital",
+    "answer",
+    "is",
+    "quickly",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "lazy",
+    "river",
+    "city",
+    "france",
+    "italy",
+    "germany",
+    "of",
+    "in",
+    "and",
+    "to",
+    "with",
+]
 SIMPLE = "def grade(sample, item):\n    return 1.0 if sample['output_text'] == item['answer'] else 0.0\n"
 NUMPY = (
     "import numpy as np\n"

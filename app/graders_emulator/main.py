@@ -14,13 +14,16 @@ from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
 
 from graders_emulator import __version__
-from graders_emulator.api import graders, health
-from graders_emulator.api.fast_path import GraderFastPath
-from graders_emulator.emulation import wiring
-from graders_emulator.errors import install_error_handlers
+from graders_emulator.api import control, graders, health
+from graders_emulator.emulation.state import EmulationState
 from graders_emulator.grading.context import SandboxRunner
+from graders_emulator.http.auth import BearerAuthMiddleware
+from graders_emulator.http.body_limit import BodyLimitMiddleware
+from graders_emulator.http.emulation import EmulationMiddleware
+from graders_emulator.http.exception_handlers import install_error_handlers
+from graders_emulator.http.fast_path import GraderFastPath
+from graders_emulator.http.request_context import RequestContextMiddleware
 from graders_emulator.metrics import wordnet
-from graders_emulator.middleware import BearerAuthMiddleware, BodyLimitMiddleware, RequestContextMiddleware
 from graders_emulator.observability import install_observability
 from graders_emulator.runtime import build_runtime, build_sandbox
 from graders_emulator.schemas.requests import RunGraderRequest, ValidateGraderRequest
@@ -48,16 +51,16 @@ def _telemetry(settings: Settings) -> dict[str, Any]:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    sandbox = app.state.sandbox
-    if hasattr(sandbox, "start"):
-        await sandbox.start()  # returns at once; workers warm in the background
+    sandbox: SandboxRunner = app.state.sandbox
+    emulation: EmulationState = app.state.emulation
+    await sandbox.start()  # returns at once; workers warm in the background
     # WordNet takes 1-3 s to load: do it off the request path so that meteor's first call is warm.
     threading.Thread(target=wordnet.warm_up, name="wordnet-warm-up", daemon=True).start()
     try:
         yield
     finally:
-        if hasattr(sandbox, "close"):
-            await sandbox.close()
+        await sandbox.close()
+        await emulation.aclose()  # the upstream model backend's HTTP client
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
@@ -77,7 +80,10 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 
 
 def create_app(settings: Settings | None = None, *, sandbox: SandboxRunner | None = None) -> FastAPI:
-    """Build the app; `sandbox` replaces the python-grader runner (tests inject fakes here)."""
+    """Build the app; `sandbox` replaces the python-grader runner (tests inject fakes here).
+
+    Raises `graders_emulator.emulation.config.ConfigError` when `settings.config` is invalid.
+    """
     settings = settings or Settings()
     app = FastAPI(
         title="graders-emulator",
@@ -92,8 +98,11 @@ def create_app(settings: Settings | None = None, *, sandbox: SandboxRunner | Non
         wordnet.configure(data_dir=settings.nltk_data)
     app.state.sandbox = sandbox if sandbox is not None else build_sandbox(settings)
     app.state.runtime = build_runtime(settings, app.state.sandbox)
+    emulation = EmulationState(settings)  # rules, journal, sessions: the control plane changes them
+    app.state.emulation = emulation
     app.include_router(graders.router)
     app.include_router(health.router)
+    app.include_router(control.router)
     install_error_handlers(app)
     # add_middleware wraps: the last added is the outermost. Innermost the grader fast path, then the
     # body limit and auth, emulation (session rewrite, journal, faults) around them, and outermost
@@ -103,7 +112,7 @@ def create_app(settings: Settings | None = None, *, sandbox: SandboxRunner | Non
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.auth:
         app.add_middleware(BearerAuthMiddleware, keys=settings.api_keys)
-    wiring.install(app, settings)
+    app.add_middleware(EmulationMiddleware, state=emulation)
     app.add_middleware(RequestContextMiddleware, observe=install_observability(app))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

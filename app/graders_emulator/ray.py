@@ -137,7 +137,7 @@ class _LineActor:
     """Grades chunks of dataset lines for the batch CLI, python and model lines included."""
 
     def __init__(self, settings: Any, source: Any, keep_bodies: bool) -> None:
-        from graders_emulator.batch_worker import build_grader
+        from graders_emulator.batch.worker import build_grader
         from graders_emulator.runtime import build_sandbox
         from graders_emulator.sandbox.batching import BatchingRunner
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from graders_emulator.batch_grading import LineGrader, LineResult
-from graders_emulator.batch_input import LineSource
+from graders_emulator.batch.grading import LineGrader, LineResult
+from graders_emulator.batch.input import LineSource
 from graders_emulator.emulation.state import EmulationState
 from graders_emulator.grading.context import SandboxRunner
 from graders_emulator.settings import Settings

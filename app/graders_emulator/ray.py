@@ -143,7 +143,7 @@ class _LineActor:
 
         self.loop = asyncio.new_event_loop()
         # One actor serves one CLI run (one caller); batches hold one grader's lines (CONTRACT §6).
-        sandbox = BatchingRunner(build_sandbox(settings))
+        sandbox = BatchingRunner(build_sandbox(settings), owns_inner=True)
         self.grader = build_grader(settings, source, keep_bodies=keep_bodies, sandbox=sandbox)
 
     def grade_chunk(self, lines: list[tuple[int, bytes]]) -> list[Any]:

@@ -34,12 +34,23 @@ async def run_batch(runner: SandboxRunner, jobs: Sequence[PythonJob]) -> list[Py
 class BatchingRunner:
     """Collects `run()` calls until the loop has run every task that was ready, then batches them."""
 
-    def __init__(self, inner: SandboxRunner) -> None:
+    def __init__(self, inner: SandboxRunner, *, owns_inner: bool = False) -> None:
         self.inner = inner
+        self.owns_inner = owns_inner  # close() closes the inner runner only when this wrapper owns it
         self._pending: dict[_Key, list[tuple[PythonJob, asyncio.Future[PythonOutcome]]]] = {}
         self._flush_scheduled = False
         self._sending: set[asyncio.Task[None]] = set()
         self.batches_sent = 0  # for tests and benchmarks: how many run_batch calls were made
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def close(self) -> None:
+        if self.owns_inner:
+            await self.inner.close()
+
+    def protections(self) -> dict[str, object]:
+        return self.inner.protections()
 
     async def run(self, job: PythonJob) -> PythonOutcome:
         loop = asyncio.get_running_loop()

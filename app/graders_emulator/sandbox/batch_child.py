@@ -95,6 +95,7 @@ def _take_own_output() -> str:
         return ""
     return data.decode("utf-8", "replace")[-STDOUT_IN_LINE:]
 
+
 def compile_grader(source: str, lim: SandboxLimits) -> tuple[Grade | None, dict[str, Any] | None]:
     """Compile and execute the source once; its `grade`, or the error every sample then reports."""
     linecache.cache[GRADER_FILE] = (len(source), None, source.splitlines(True), GRADER_FILE)

@@ -1,10 +1,10 @@
-"""Grading on Ray (the `ray` extra): `GraderBatch` for Ray Data, an actor pool for trainers, the CLI engine.
+"""Grading on Ray (the `ray` extra): `GraderBatch` for Ray Data, and an actor pool for trainers.
 
 - `ds.map_batches(GraderBatch, fn_constructor_kwargs={"grader": g}, concurrency=N)`: each actor
   compiles the grader once and grades whole batches (python graders in sandbox batches); it reads the
   columns `model_sample` and `item` (or the ones named) and adds `reward` and `flags`.
 - `RewardActorPool(grader, num_actors=N).grade(rows)`: rewards for a trainer's batch, split over actors.
-- `RayLineExecutor`: what `graders-emulator grade --engine ray` runs its chunks of lines on.
+`graders-emulator grade --engine ray` runs on `graders_emulator.batch.ray_engine`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Executor, Future
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -128,50 +127,6 @@ class RewardActorPool:
         return self._rewards(list(await asyncio.gather(*self._refs(list(rows)))))
 
     def shutdown(self) -> None:
-        for actor in self.actors:
-            ray.kill(actor)
-        self.actors = []
-
-
-class _LineActor:
-    """Grades chunks of dataset lines for the batch CLI, python and model lines included."""
-
-    def __init__(self, settings: Any, source: Any, keep_bodies: bool) -> None:
-        from graders_emulator.batch.worker import build_grader
-        from graders_emulator.runtime import build_sandbox
-        from graders_emulator.sandbox.batching import BatchingRunner
-
-        self.loop = asyncio.new_event_loop()
-        # One actor serves one CLI run (one caller); batches hold one grader's lines (CONTRACT §6).
-        sandbox = BatchingRunner(build_sandbox(settings), owns_inner=True)
-        self.grader = build_grader(settings, source, keep_bodies=keep_bodies, sandbox=sandbox)
-
-    def grade_chunk(self, lines: list[tuple[int, bytes]]) -> list[Any]:
-        async def grade_all() -> list[Any]:
-            return list(await asyncio.gather(*(self.grader.grade_raw(line, raw) for line, raw in lines)))
-
-        return self.loop.run_until_complete(grade_all())
-
-
-class RayLineExecutor(Executor):
-    """An Executor whose `submit(grade_chunk, lines)` grades the lines on one of `workers` Ray actors."""
-
-    def __init__(
-        self, settings: Any, source: Any, keep_bodies: bool, workers: int, address: str | None = None
-    ) -> None:
-        if not ray.is_initialized():
-            ray.init(address=address, log_to_driver=False)
-        actor: Any = ray.remote(num_cpus=1)(_LineActor)
-        self.actors: list[Any] = [actor.remote(settings, source, keep_bodies) for _ in range(max(1, workers))]
-        self._next = itertools.cycle(self.actors)
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        (lines,) = args
-        ref = next(self._next).grade_chunk.remote(lines)
-        future: Future[Any] = ref.future()
-        return future
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         for actor in self.actors:
             ray.kill(actor)
         self.actors = []

@@ -100,7 +100,7 @@ def replace_workers(settings: Settings, jobs: int) -> Settings:
 
 def _process_pool(settings: Settings, options: BatchOptions, *, keep_bodies: bool) -> Executor | None:
     if options.engine == "ray":
-        from graders_emulator.ray import RayLineExecutor
+        from graders_emulator.batch.ray_engine import RayLineExecutor
 
         return RayLineExecutor(settings, options.source, keep_bodies, options.jobs, options.address)
     if options.jobs <= 1:

@@ -109,12 +109,14 @@ def create_reward_app(policy: RewardPolicy) -> Starlette:
 
 def serve(grader: str, host: str = "127.0.0.1", port: int = 5000, **options: Any) -> int:
     """Run the reward server until interrupted (the `reward-server` command)."""
+    import socket
+
     import uvicorn
 
-    from graders_emulator.testing import bind_socket
-
     policy = RewardPolicy(grader, **options)
-    sock = bind_socket(host, port)
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))  # bound first, so port 0 resolves to the real port printed below
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     print(f"graders-emulator reward-server listening on http://{shown}:{bound_port}/get_reward", flush=True)

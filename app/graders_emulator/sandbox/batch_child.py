@@ -11,6 +11,8 @@ sharing the module between them is allowed.
 from __future__ import annotations
 
 import builtins
+import dataclasses
+import json
 import linecache
 import math
 import os
@@ -37,20 +39,16 @@ Grade = Callable[[Any, Any], Any]
 
 def batch_limits(lim: SandboxLimits, samples: int) -> SandboxLimits:
     """The child's hard CPU cap: every sample's budget (and one spare second) for the whole batch."""
-    return SandboxLimits(
-        timeout_s=lim.timeout_s,
-        cpu_s=float(lim.cpu_seconds * samples + 1),
-        memory_mb=lim.memory_mb,
-        disk_mb=lim.disk_mb,
-        output_kb=lim.output_kb,
-    )
+    return dataclasses.replace(lim, cpu_s=float(lim.cpu_seconds * samples + 1))
 
 
 def batch_main(fds: SpareFds, plan: Plan, per_sample: SandboxLimits) -> NoReturn:
     """Lock down, compile the grader from the header, grade sample frames until the pipe closes."""
     code = 0
     try:
-        child._close_fds_except({0, 1, 2, fds.job_r, fds.result_w, fds.output, plan.landlock_fd or 0})
+        child._close_fds_except(
+            {0, 1, 2, fds.job_r, fds.result_w, fds.output, fds.result, plan.landlock_fd or 0}
+        )
         setup_error = child._try_lock_down(fds, plan)
         header = read_frame(fds.job_r)
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -82,7 +80,16 @@ def _serve(fds: SpareFds, header: dict[str, Any], setup_error: str | None, lim: 
         result = child._with_output_check(result, lim)
         result["stdout"] = _take_own_output()
         result["cpu"] = _cpu_used()
-        child._report(fds.result_w, result)
+        _report_line(fds.result_w, result)
+
+
+def _report_line(result_w: int, result: dict[str, Any]) -> None:
+    """One JSON line per sample on the pipe (the one-job child's result memfd holds a single line)."""
+    if "error" in result:
+        result = {**result, "error": result["error"][: child.DETAILS_MAX]}
+    data = json.dumps(result).encode() + b"\n"
+    while data:
+        data = data[os.write(result_w, data) :]
 
 
 def _take_own_output() -> str:

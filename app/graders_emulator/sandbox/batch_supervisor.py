@@ -9,11 +9,10 @@ from __future__ import annotations
 import json
 import os
 import select
-import shutil
 import time
 from typing import TYPE_CHECKING, Any
 
-from graders_emulator.sandbox import batch_child, limits, outcome, supervisor
+from graders_emulator.sandbox import batch_child, jobdir, limits, outcome, supervisor
 from graders_emulator.sandbox.outcome import ChildEnd
 from graders_emulator.sandbox.protocol import RESULT_MAX, encode
 
@@ -67,7 +66,7 @@ class _BatchChild:
     def collect(self, ctl_in: int) -> list[dict[str, Any]]:
         """Replies in order, up to the end or to the first sample that timed out or ended the child."""
         poller = select.poll()
-        poller.register(self.spare.result_r, select.POLLIN)
+        poller.register(self.spare.done_r, select.POLLIN)
         poller.register(self.spare.pidfd, select.POLLIN)
         poller.register(ctl_in, select.POLLIN)
         if self._write_some():
@@ -96,7 +95,7 @@ class _BatchChild:
         """Read and write what can be; True when the child exited."""
         exited = False
         for fd, event in poller.poll(timeout_s * 1000):
-            if fd == self.spare.result_r:
+            if fd == self.spare.done_r:
                 if not self._read_some():
                     poller.unregister(fd)
             elif fd == self.spare.job_w:
@@ -125,7 +124,7 @@ class _BatchChild:
     def _read_some(self) -> bool:
         """Append what is there; False at end of file or when nothing more is there now."""
         try:
-            chunk = os.read(self.spare.result_r, _READ_CHUNK)
+            chunk = os.read(self.spare.done_r, _READ_CHUNK)
         except BlockingIOError:
             return False
         self.buffer += chunk
@@ -178,15 +177,25 @@ class _BatchChild:
         else:
             reply = outcome.reply_for(end, self.lim)
         # The child rewinds its output after each sample: what is in it now is this sample's.
-        reply["stdout"] = supervisor._read_output(self.spare.output)[-batch_child.STDOUT_IN_LINE :]
+        reply["stdout"] = _read_output(self.spare.output)[-batch_child.STDOUT_IN_LINE :]
         reply["elapsed_s"] = time.monotonic() - started
         return reply
 
     def discard(self) -> None:
-        """Kill a live child (reaped off this path); never signal a pid already reaped (it may be reused)."""
+        """Kill and reap the child, close its pipes and empty the job dir for the next child.
+
+        A pid already reaped is never signalled again (it may be reused).
+        """
         if not self.reaped:
-            self.zygote._discard(self.spare)
-            return
+            supervisor._kill(self.spare.pid)
+            os.wait4(self.spare.pid, 0)
+            self.reaped = True
         self.spare.close()
-        if self.spare.job_dir != self.zygote.job_root:
-            shutil.rmtree(self.spare.job_dir, ignore_errors=True)
+        if not self.zygote.protections.mountns_tmpfs:
+            jobdir.empty(self.zygote.job_root)  # no file of this batch is left for the next child
+
+
+def _read_output(fd: int) -> str:
+    """What the child wrote to its output memfd since it last rewound it."""
+    written = os.lseek(fd, 0, os.SEEK_CUR)
+    return os.pread(fd, written, 0).decode("utf-8", "replace") if written > 0 else ""

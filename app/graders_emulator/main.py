@@ -73,6 +73,15 @@ def _runtime(settings: Settings, sandbox: SandboxRunner) -> Runtime:
     )
 
 
+def _answer_source(settings: Settings) -> Any:
+    """Record / replay when asked for (None: every request is graded); loaded only then."""
+    if not (settings.upstream_url or settings.replay_dir or settings.record_dir or settings.replay_only):
+        return None
+    from graders_emulator.recording.configure import answer_source
+
+    return answer_source(settings)
+
+
 def _telemetry(settings: Settings) -> dict[str, Any]:
     """FastAPI's native OpenTelemetry, on only when asked for (`otel`).
 
@@ -95,6 +104,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        if app.state.answer_source is not None:
+            await app.state.answer_source.aclose()
         if hasattr(sandbox, "close"):
             await sandbox.close()
 
@@ -131,6 +142,7 @@ def create_app(settings: Settings | None = None, *, sandbox: SandboxRunner | Non
         wordnet.configure(data_dir=settings.nltk_data)
     app.state.sandbox = sandbox if sandbox is not None else _sandbox(settings)
     app.state.runtime = _runtime(settings, app.state.sandbox)
+    app.state.answer_source = _answer_source(settings)
     app.include_router(graders.router)
     app.include_router(health.router)
     install_error_handlers(app)

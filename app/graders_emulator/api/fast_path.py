@@ -15,22 +15,24 @@ from graders_emulator.service import Runtime
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """A handler's 200 answer: a JSON body and any extra headers."""
+    """A handler's answer: a JSON body and any extra headers (a status other than 200 when replayed)."""
 
     body: bytes
     headers: tuple[tuple[bytes, bytes], ...] = ()
+    status: int = 200
+    media_type: bytes = b"application/json"
 
     def raw_headers(self) -> list[tuple[bytes, bytes]]:
         return [
             (b"content-length", str(len(self.body)).encode()),
-            (b"content-type", b"application/json"),
+            (b"content-type", self.media_type),
             *self.headers,
         ]
 
     def response(self) -> Response:
         """The same answer as a Starlette response (for FastAPI's routes)."""
         headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in self.headers}
-        return Response(self.body, media_type="application/json", headers=headers)
+        return Response(self.body, self.status, headers, media_type=self.media_type.decode("latin-1"))
 
 
 Handler = Callable[[Scope, bytes, Runtime], Awaitable[Answer]]
@@ -76,5 +78,5 @@ class GraderFastPath:
         except ApiError as exc:
             await error_response(exc)(scope, receive, send)
             return
-        await send({"type": "http.response.start", "status": 200, "headers": answer.raw_headers()})
+        await send({"type": "http.response.start", "status": answer.status, "headers": answer.raw_headers()})
         await send({"type": "http.response.body", "body": answer.body})

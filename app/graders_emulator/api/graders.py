@@ -14,6 +14,7 @@ from graders_emulator.api.fast_path import Answer, Handler
 from graders_emulator.emulation import wiring
 from graders_emulator.emulation.sessions import scope_state
 from graders_emulator.errors import UnsupportedMediaType
+from graders_emulator.recording.source import with_answer_source
 from graders_emulator.schemas.errors import ErrorResponse
 from graders_emulator.schemas.requests import RunGraderRequest, ValidateGraderRequest
 from graders_emulator.schemas.responses import RunGraderResponse, ValidateGraderResponse
@@ -54,6 +55,7 @@ def _read_json(scope: Scope, body: bytes) -> Any:
     return service.parse_body(body)
 
 
+@with_answer_source  # record / replay: a recorded or upstream answer replaces grading when configured
 async def run(scope: Scope, body: bytes, runtime: service.Runtime) -> Answer:
     """Grade one request: the answer's JSON body and extra headers."""
     parsed = service.parse_run(_read_json(scope, body), runtime)
@@ -71,6 +73,7 @@ async def run(scope: Scope, body: bytes, runtime: service.Runtime) -> Answer:
     return Answer(outcome.body, ((b"x-emulator-flag-details", json.dumps(details).encode("latin-1")),))
 
 
+@with_answer_source
 async def validate(scope: Scope, body: bytes, runtime: service.Runtime) -> Answer:
     """Validate one grader: the answer's JSON body."""
     parsed = service.parse_validate(_read_json(scope, body), runtime)

@@ -97,6 +97,7 @@ class JournalEntry:
     forced_errors: Sequence[dict[str, Any]] = ()
     model_calls: Sequence[dict[str, Any]] = ()
     result: GradeResult | None = None
+    source: str | None = None  # recorded | upstream | missing when record/replay answered; None: emulated
     _decoded: dict[str, Any] | None = field(default=None, repr=False)  # bodies, decoded when read
 
     @property
@@ -151,6 +152,7 @@ class JournalEntry:
             "forced_errors": list(self.forced_errors),
             "model_calls": jsonable(self.model_calls),
             "grading": _grading(self.result),
+            "source": self.source or "emulated",
         }
 
 

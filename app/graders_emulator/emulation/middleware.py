@@ -144,3 +144,4 @@ def _fill(entry: JournalEntry, state: dict[str, Any]) -> None:
         if emulation.client is not None:
             entry.model_calls = emulation.client.calls
     entry.result = state.get("grade_result")
+    entry.source = state.get("answer_source")  # set by graders_emulator.recording.source.mark

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
 
 from graders_emulator import __version__
 from graders_emulator.metrics import wordnet
+from graders_emulator.sandbox.packages import installed_versions
 
 router = APIRouter(tags=["health"])
 
@@ -27,4 +29,6 @@ async def readyz(request: Request) -> dict[str, Any]:
         "response_profile": request.app.state.settings.response_profile,
         "sandbox": protections,
         "metrics": wordnet.status(),
+        # Metadata reads scan site-packages (~0.5 s the first time): off the event loop, then cached.
+        "python_packages": await asyncio.to_thread(installed_versions),
     }

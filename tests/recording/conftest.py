@@ -15,6 +15,7 @@ from graders_emulator.settings import Settings
 from graders_emulator.testing import serve_in_thread
 from recording_helpers import (
     CALLER_KEY,
+    PYTHON_GRADER,
     REQUESTS,
     RUN,
     UPSTREAM_CONFIG,
@@ -46,6 +47,13 @@ def send(client: httpx.Client, path: str, body: Any) -> Answer:
     return response.status_code, response.content, dict(response.headers)
 
 
+def _warm_sandbox(base_url: str) -> None:
+    """One python grading first: a cold sandbox worker on a loaded machine can pass the upstream timeout."""
+    body = {"grader": {**PYTHON_GRADER, "name": "warm-up"}, "model_sample": "x", "item": {"answer": "y"}}
+    headers = {"authorization": f"Bearer {CALLER_KEY}"}
+    httpx.post(f"{base_url}/fine_tuning/alpha/graders/run", json=body, headers=headers, timeout=120)
+
+
 @pytest.fixture(scope="package")
 def recording(tmp_path_factory: pytest.TempPathFactory) -> Recording:
     """Record REQUESTS through a `serve --upstream --record` child process, the upstream being another
@@ -58,10 +66,11 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Recording:
     upstream_settings = Settings(
         port=0, config=config, api_keys=[CALLER_KEY], python_workers=1, python_timeout_s=5
     )
-    env = cli_env(GRADERS_EMULATOR_UPSTREAM_TIMEOUT_S="3.0")
+    env = cli_env(GRADERS_EMULATOR_UPSTREAM_TIMEOUT_S="5.0")
     with ExitStack() as upstream_stack:
         upstream = upstream_stack.enter_context(serve_in_thread(upstream_settings))
         wait_ready(upstream.url)
+        _warm_sandbox(upstream.base_url)
         with cli_server("--upstream", upstream.base_url, "--record", str(result.directory), env=env) as url:
             headers = {"authorization": f"Bearer {CALLER_KEY}"}
             with httpx.Client(base_url=url.removesuffix("/v1"), headers=headers, timeout=30) as client:

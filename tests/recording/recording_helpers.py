@@ -55,7 +55,7 @@ faults:
     status: 500
   - match: {grader_name: times-out}
     fault: hang
-    hang_ms: 12000
+    hang_ms: 15000
 """
 
 PYTHON_GRADER = {

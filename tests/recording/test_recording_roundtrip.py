@@ -1,7 +1,7 @@
 """Record through `serve --upstream --record`, replay through `serve --replay` with the upstream gone.
 
 The upstream is another emulator over real HTTP (conftest.py), configured to answer differently from
-a default emulator for some graders and to fail (429, 500, a hang past the 3 s upstream timeout).
+a default emulator for some graders and to fail (429, 500, a hang past the 5 s upstream timeout).
 """
 
 from __future__ import annotations

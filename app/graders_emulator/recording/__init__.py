@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 _EXPORTS = {
-    "pytest_cases": "graders_emulator.recording.pytest_cases",
-    "ParityCase": "graders_emulator.recording.pytest_cases",
+    "pytest_cases": "graders_emulator.recording.cases",
+    "ParityCase": "graders_emulator.recording.cases",
     "run_parity": "graders_emulator.recording.parity",
     "ParityReport": "graders_emulator.recording.parity",
     "Difference": "graders_emulator.recording.compare",

@@ -66,6 +66,23 @@ def compare(cassette: Cassette, status: int, body: bytes, tolerance: float = 1e-
     if status != cassette.status:
         found.add("status", cassette.status, status)
         return found.differences
+    found.differences = _compared(cassette, _body_differences(found, cassette, status, body))
+    return found.differences
+
+
+def _compared(cassette: Cassette, differences: list[Difference]) -> list[Difference]:
+    """Only the fields a reconstructed cassette really knows (`provenance.compared_fields`), if it says."""
+    known = cassette.provenance.get("compared_fields")
+    if not known:
+        return differences
+    return [
+        d
+        for d in differences
+        if any(d.field == f or d.field.startswith(f + ".") or d.field.startswith(f + " ") for f in known)
+    ]
+
+
+def _body_differences(found: _Comparison, cassette: Cassette, status: int, body: bytes) -> list[Difference]:
     recorded = cassette.response_json
     try:
         emulated = orjson.loads(body) if body else None

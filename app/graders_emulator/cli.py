@@ -7,7 +7,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from graders_emulator import __version__, batch_cli
+from graders_emulator import __version__
+from graders_emulator.batch import cli as batch_cli
 from graders_emulator.recording import cli as recording_cli
 from graders_emulator.settings import Settings
 

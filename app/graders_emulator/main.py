@@ -14,19 +14,21 @@ from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
 
 from graders_emulator import __version__
-from graders_emulator.api import graders, health
-from graders_emulator.api.fast_path import GraderFastPath
-from graders_emulator.emulation import wiring
-from graders_emulator.errors import install_error_handlers
-from graders_emulator.grading.context import Embedder, SandboxRunner
-from graders_emulator.grading.model_names import DEFAULT_ALIASES
+from graders_emulator.api import control, graders, health
+from graders_emulator.emulation.state import EmulationState
+from graders_emulator.grading.context import SandboxRunner
+from graders_emulator.http.answer_source import AnswerSource
+from graders_emulator.http.auth import BearerAuthMiddleware
+from graders_emulator.http.body_limit import BodyLimitMiddleware
+from graders_emulator.http.emulation import EmulationMiddleware
+from graders_emulator.http.exception_handlers import install_error_handlers
+from graders_emulator.http.fast_path import GraderFastPath
+from graders_emulator.http.request_context import RequestContextMiddleware
 from graders_emulator.metrics import wordnet
-from graders_emulator.middleware import BearerAuthMiddleware, BodyLimitMiddleware, RequestContextMiddleware
 from graders_emulator.observability import install_observability
+from graders_emulator.runtime import build_runtime, build_sandbox
 from graders_emulator.schemas.requests import RunGraderRequest, ValidateGraderRequest
-from graders_emulator.service import Runtime
 from graders_emulator.settings import Settings
-from graders_emulator.validation import NameGenerator
 
 log = logging.getLogger("graders_emulator.server")
 
@@ -36,44 +38,7 @@ DESCRIPTION = (
 )
 
 
-def _sandbox(settings: Settings) -> SandboxRunner:
-    from graders_emulator.sandbox import DisabledSandbox, SandboxLimits, SandboxPool
-
-    if not settings.python_graders:
-        return DisabledSandbox()
-    limits = SandboxLimits(
-        timeout_s=settings.python_timeout_s,
-        cpu_s=settings.python_cpu_s,
-        memory_mb=settings.python_memory_mb,
-        disk_mb=settings.python_disk_mb,
-        output_kb=settings.python_output_kb,
-    )
-    return SandboxPool(settings.python_workers, limits, preload=settings.python_preload)
-
-
-def _embedder(settings: Settings) -> Embedder | None:
-    if not settings.embeddings_base_url:
-        return None
-    from graders_emulator.metrics.embeddings import OpenAIEmbeddings
-
-    return OpenAIEmbeddings(
-        settings.embeddings_base_url, settings.embeddings_api_key or "", settings.embeddings_model
-    )
-
-
-def _runtime(settings: Settings, sandbox: SandboxRunner) -> Runtime:
-    return Runtime(
-        sandbox=sandbox,
-        embedder=_embedder(settings),
-        model_aliases={**DEFAULT_ALIASES, **settings.model_aliases},
-        new_name=NameGenerator(settings.seed),
-        profile=settings.response_profile,
-        strict=settings.strict_graders,
-        max_source_bytes=settings.python_source_max_bytes,
-    )
-
-
-def _answer_source(settings: Settings) -> Any:
+def _answer_source(settings: Settings) -> AnswerSource | None:
     """Record / replay when asked for (None: every request is graded); loaded only then."""
     if not (settings.upstream_url or settings.replay_dir or settings.record_dir or settings.replay_only):
         return None
@@ -96,18 +61,18 @@ def _telemetry(settings: Settings) -> dict[str, Any]:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    sandbox = app.state.sandbox
-    if hasattr(sandbox, "start"):
-        await sandbox.start()  # returns at once; workers warm in the background
+    sandbox: SandboxRunner = app.state.sandbox
+    emulation: EmulationState = app.state.emulation
+    await sandbox.start()  # returns at once; workers warm in the background
     # WordNet takes 1-3 s to load: do it off the request path so that meteor's first call is warm.
     threading.Thread(target=wordnet.warm_up, name="wordnet-warm-up", daemon=True).start()
     try:
         yield
     finally:
+        await sandbox.close()
+        await emulation.aclose()  # the upstream model backend's HTTP client
         if app.state.answer_source is not None:
-            await app.state.answer_source.aclose()
-        if hasattr(sandbox, "close"):
-            await sandbox.close()
+            await app.state.answer_source.aclose()  # record / replay: the upstream's HTTP client
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
@@ -127,7 +92,10 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 
 
 def create_app(settings: Settings | None = None, *, sandbox: SandboxRunner | None = None) -> FastAPI:
-    """Build the app; `sandbox` replaces the python-grader runner (tests inject fakes here)."""
+    """Build the app; `sandbox` replaces the python-grader runner (tests inject fakes here).
+
+    Raises `graders_emulator.emulation.config.ConfigError` when `settings.config` is invalid.
+    """
     settings = settings or Settings()
     app = FastAPI(
         title="graders-emulator",
@@ -140,11 +108,14 @@ def create_app(settings: Settings | None = None, *, sandbox: SandboxRunner | Non
     if settings.nltk_data is not None:
         # Process-wide, and it drops a WordNet already loaded: only when a directory is asked for.
         wordnet.configure(data_dir=settings.nltk_data)
-    app.state.sandbox = sandbox if sandbox is not None else _sandbox(settings)
-    app.state.runtime = _runtime(settings, app.state.sandbox)
+    app.state.sandbox = sandbox if sandbox is not None else build_sandbox(settings)
+    app.state.runtime = build_runtime(settings, app.state.sandbox)
     app.state.answer_source = _answer_source(settings)
+    emulation = EmulationState(settings)  # rules, journal, sessions: the control plane changes them
+    app.state.emulation = emulation
     app.include_router(graders.router)
     app.include_router(health.router)
+    app.include_router(control.router)
     install_error_handlers(app)
     # add_middleware wraps: the last added is the outermost. Innermost the grader fast path, then the
     # body limit and auth, emulation (session rewrite, journal, faults) around them, and outermost
@@ -154,7 +125,7 @@ def create_app(settings: Settings | None = None, *, sandbox: SandboxRunner | Non
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.auth:
         app.add_middleware(BearerAuthMiddleware, keys=settings.api_keys)
-    wiring.install(app, settings)
+    app.add_middleware(EmulationMiddleware, state=emulation)
     app.add_middleware(RequestContextMiddleware, observe=install_observability(app))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -11,7 +11,7 @@ import orjson
 from pydantic import ValidationError
 
 from graders_emulator import templating, validation
-from graders_emulator.errors import JSON_PARSE_MESSAGE, BadRequest, json_type_name, validation_error
+from graders_emulator.errors import BadRequest, json_type_name, validation_error
 from graders_emulator.grading.context import Embedder, GradingContext, ModelClient, SandboxRunner
 from graders_emulator.grading.dispatch import grade
 from graders_emulator.grading.result import (
@@ -50,13 +50,6 @@ class RunOutcome(NamedTuple):
     result: GradeResult
     body: bytes
     unreported_details: tuple[GradeFailure, ...]
-
-
-def parse_body(raw: bytes) -> Any:
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise BadRequest(JSON_PARSE_MESSAGE) from None
 
 
 def _parse(model: type[_Request], data: Any, runtime: Runtime) -> _Request:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -85,16 +85,45 @@ def check(template: str) -> None:
     parse(template)
 
 
-def _lookup(value: Any, variable: Variable) -> Any:
-    for step in variable.path:
+# --- dotted paths: the one lookup that templates and rules (`match.item`) share ----------------------
+
+_DOTTED_STEP = re.compile(r"[^.\[\]]+")
+
+
+class PathMissing(LookupError):
+    """A path step that the value does not have (`step` in `value`)."""
+
+    def __init__(self, step: str | int, value: Any) -> None:
+        super().__init__(step)
+        self.step = step
+        self.value = value
+
+
+def dotted_steps(path: str) -> tuple[str, ...]:
+    """`a.b[0].c` or `a.b.0.c` -> ('a', 'b', '0', 'c'): keys, and indexes as digit strings."""
+    return tuple(_DOTTED_STEP.findall(path))
+
+
+def lookup(value: Any, steps: Sequence[str | int]) -> Any:
+    """Follow keys and indexes; a digit step also indexes a list (`tools.0`). PathMissing when absent."""
+    for step in steps:
         if isinstance(value, Mapping) and isinstance(step, str) and step in value:
             value = value[step]
             continue
         index = int(step) if isinstance(step, int) or step.isdigit() else None
         if not (isinstance(value, list) and index is not None and index < len(value)):
-            raise MissingVariable(variable.expression, f"no {step!r} in {_describe(value)}")
+            raise PathMissing(step, value)
         value = value[index]  # `[n]`, or a numeric key on a list (`tools.0`)
     return value
+
+
+def _lookup(value: Any, variable: Variable) -> Any:
+    try:
+        return lookup(value, variable.path)
+    except PathMissing as missing:
+        raise MissingVariable(
+            variable.expression, f"no {missing.step!r} in {_describe(missing.value)}"
+        ) from None
 
 
 def _describe(value: Any) -> str:
@@ -135,13 +164,19 @@ def variables(template: str) -> Iterator[Variable]:
 
 
 _JSON_SPACE = " \t\n\r"
-_JSON_STARTS = frozenset('{["-0123456789tfn')  # the first character of every JSON value
+_JSON_STARTS = frozenset('{["-0123456789')  # the first character of every JSON value but the literals
+_JSON_LITERALS = frozenset({"true", "false", "null"})
 
 
 def sample_namespace(model_sample: str) -> dict[str, Any]:
     """The `sample` namespace: output_json only when the sample is valid JSON (any JSON value)."""
     sample: dict[str, Any] = {"output_text": model_sample}
-    if model_sample.lstrip(_JSON_SPACE)[:1] in _JSON_STARTS:  # plain text fails fast, without raising
+    # Plain text fails fast, without raising: a failed parse builds a costly JSONDecodeError, and a
+    # text starting with t/f/n is JSON only when it is exactly one of the three literals.
+    start = model_sample.lstrip(_JSON_SPACE)[:1]
+    if start in _JSON_STARTS or (
+        start in "tfn" and start and model_sample.strip(_JSON_SPACE) in _JSON_LITERALS
+    ):
         with contextlib.suppress(orjson.JSONDecodeError):
             sample["output_json"] = orjson.loads(model_sample)
     sample["output_tools"] = []

@@ -170,7 +170,7 @@ PYTHON_GRADERS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(PYTHON_GRADERS))
+@pytest.mark.parametrize("name", sorted(PYTHON_GRADERS), ids=sorted(PYTHON_GRADERS))
 def test_python_grader_in_the_sandbox(sdk: openai.OpenAI, ready: dict[str, Any], name: str) -> None:
     result = _run(sdk, {"type": "python", "name": name, "source": PYTHON_GRADERS[name]})
     assert _raised_flags(result) == [], result.metadata

@@ -11,8 +11,6 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from graders_emulator.settings import Settings
-from graders_emulator.testing import serve_in_thread
 from recording_helpers import (
     CALLER_KEY,
     PYTHON_GRADER,
@@ -24,6 +22,9 @@ from recording_helpers import (
     string_check,
     wait_ready,
 )
+
+from graders_emulator.settings import Settings
+from graders_emulator.testing import serve_in_thread
 
 Answer = tuple[int, bytes, dict[str, str]]
 GONE_REQUEST = (

@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-from graders_emulator.recording import ParityCase, pytest_cases
 from recording_helpers import cli
+
+from graders_emulator.recording import ParityCase, pytest_cases
 
 KNOWN = Path(__file__).resolve().parents[1] / "parity"
 

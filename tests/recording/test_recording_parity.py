@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 from conftest import Recording
+from recording_helpers import PLANTED, cli
+
 from graders_emulator.recording import pytest_cases
 from graders_emulator.recording.parity import ParityReport
-from recording_helpers import PLANTED, cli
 
 UPSTREAM_FAILURES = {"rate-limited", "server-fails", "times-out", "after-upstream-stopped"}
 

@@ -12,9 +12,10 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from recording_helpers import CALLER_KEY, SCORE_MODEL, string_check
+
 from graders_emulator.settings import Settings
 from graders_emulator.testing import RunningServer, serve_in_thread
-from recording_helpers import CALLER_KEY, SCORE_MODEL, string_check
 
 CONFIG = """
 faults:

@@ -10,10 +10,11 @@ import json
 from pathlib import Path
 
 import pytest
+from recording_helpers import CALLER_KEY, cli, cli_env, cli_server
+
 from graders_emulator.recording.suite import METRICS, PY_SOURCES, TEXT_PAIRS
 from graders_emulator.settings import Settings
 from graders_emulator.testing import serve_in_thread
-from recording_helpers import CALLER_KEY, cli, cli_env, cli_server
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+
 from graders_emulator.recording.cassette import Cassette, decode_body, encode_body, file_name, request_key
 from graders_emulator.recording.compare import compare, usage_shape
 from graders_emulator.recording.configure import settings_problem

@@ -10,7 +10,14 @@ import pytest
 from pydantic import TypeAdapter
 
 from graders_emulator import templating
-from graders_emulator.grading.context import GradingContext, ModelReply, ModelRequest, PythonJob, PythonOutcome
+from graders_emulator.grading.context import (
+    BaseSandbox,
+    GradingContext,
+    ModelReply,
+    ModelRequest,
+    PythonJob,
+    PythonOutcome,
+)
 from graders_emulator.grading.dispatch import grade
 from graders_emulator.grading.model_names import DEFAULT_ALIASES
 from graders_emulator.grading.result import GradeResult, TokenUsage
@@ -19,7 +26,7 @@ from graders_emulator.schemas.graders import AnyGrader
 GRADER = TypeAdapter(AnyGrader)
 
 
-class FakeSandbox:
+class FakeSandbox(BaseSandbox):
     def __init__(self, outcome: PythonOutcome) -> None:
         self.outcome = outcome
         self.jobs: list[PythonJob] = []

@@ -14,7 +14,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from graders_emulator.grading.result import FLAGS, TokenUsage
+from graders_emulator.grading.result import FLAGS, ErrorFlag, TokenUsage, is_flag
+from graders_emulator.grading.templates import rendered_text
+from graders_emulator.templating import PathMissing, dotted_steps, lookup
 
 ModelGraderType = Literal["score_model", "label_model"]
 TransportFault = Literal["hang", "drop", "truncate", "malformed"]
@@ -169,7 +171,7 @@ class FaultMatch(_Strict):
 
 def _check_flags(value: list[str] | dict[str, str | None] | None) -> list[str] | dict[str, str | None] | None:
     for flag in value or ():
-        if flag not in FLAGS:
+        if not is_flag(flag):
             raise ValueError(f"unknown error flag {flag!r}; known flags: {', '.join(FLAGS)}")
     return value
 
@@ -200,11 +202,12 @@ class FaultRule(_Strict):
             raise ValueError("a fault rule needs at least one of status, fault, latency_ms, errors")
         return self
 
-    def error_items(self) -> list[tuple[str, str | None]]:
-        """The forced flags with their details."""
-        if isinstance(self.errors, dict):
-            return list(self.errors.items())
-        return [(flag, None) for flag in self.errors or ()]
+    def error_items(self) -> list[tuple[ErrorFlag, str | None]]:
+        """The forced flags with their details (all known flags: the validator refused others)."""
+        items = (
+            self.errors.items() if isinstance(self.errors, dict) else ((f, None) for f in self.errors or ())
+        )
+        return [(flag, details) for flag, details in items if is_flag(flag)]
 
 
 Rule = Annotated[ModelRule | FaultRule, Field(discriminator="kind")]
@@ -244,34 +247,21 @@ def message_text(messages: Sequence[Mapping[str, Any]]) -> str:
         if isinstance(content, str):
             texts.append(content)
         elif isinstance(content, Mapping):
-            texts.append(_part_text(content))
+            texts.append(rendered_text(content))
         elif isinstance(content, Sequence):
-            texts.extend(_part_text(part) for part in content if isinstance(part, Mapping))
+            texts.extend(rendered_text(part) for part in content if isinstance(part, Mapping))
     return "\n".join(texts)
-
-
-def _part_text(part: Mapping[str, Any]) -> str:
-    for key in ("text", "image_url"):
-        if isinstance(part.get(key), str):
-            return str(part[key])
-    audio = part.get("input_audio")
-    return str(audio.get("data", "")) if isinstance(audio, Mapping) else ""
 
 
 _MISSING = object()
 
 
 def item_value(item: Any, path: str) -> Any:
-    """`a.b[0].c` or `a.b.0.c` inside the item; _MISSING when absent."""
-    value = item
-    for key in re.findall(r"[^.\[\]]+", path):
-        if isinstance(value, Mapping) and key in value:
-            value = value[key]
-        elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
-            value = value[int(key)]
-        else:
-            return _MISSING
-    return value
+    """`a.b[0].c` or `a.b.0.c` inside the item (templating's own lookup); _MISSING when absent."""
+    try:
+        return lookup(item, dotted_steps(path))
+    except PathMissing:
+        return _MISSING
 
 
 def model_misses(rule: ModelRule, call: CallView) -> list[str]:

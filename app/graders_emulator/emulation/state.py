@@ -12,8 +12,9 @@ from graders_emulator.emulation.config import EmulatorConfig, load_config
 from graders_emulator.emulation.headers import EmulationHeaders
 from graders_emulator.emulation.journal import Journal
 from graders_emulator.emulation.rules import FaultRule, ModelRule, RequestView, fault_misses
-from graders_emulator.emulation.store import Scope, StoredRule
+from graders_emulator.emulation.store import Scope, StoredFaultRule
 from graders_emulator.emulation.upstream import UpstreamModelClient
+from graders_emulator.grading.context import ModelReply, ModelRequest
 from graders_emulator.grading.result import GradeFailure
 from graders_emulator.settings import Settings
 
@@ -53,12 +54,26 @@ NO_FAULT = FaultDecision()
 
 @dataclass
 class RequestEmulationState:
-    """Per-request emulation facts, kept in the ASGI scope's state for the route and the journal."""
+    """Per-request emulation facts, kept in the request's record for the route and the journal."""
 
     session: str | None
     headers: EmulationHeaders
     decision: FaultDecision = field(default_factory=FaultDecision)
     client: CannedModelClient | None = None
+
+
+class LazyModelClient:
+    """A request's model client, built when a model grader first calls it (most graders never do)."""
+
+    def __init__(self, state: EmulationState, emulation: RequestEmulationState) -> None:
+        self._state = state
+        self._emulation = emulation
+
+    async def complete(self, request: ModelRequest) -> ModelReply:
+        emulation = self._emulation
+        if emulation.client is None:
+            emulation.client = self._state.model_client(emulation)  # the journal reads its calls
+        return await emulation.client.complete(request)
 
 
 class EmulationState:
@@ -123,12 +138,12 @@ class EmulationState:
 
     # --- faults
 
-    def fault_rules(self, session: str | None) -> list[StoredRule]:
+    def fault_rules(self, session: str | None) -> list[StoredFaultRule]:
         """The fault rules a request of `session` is matched against, in order."""
         return [stored for scope in self.scopes_for(session) for stored in scope.rules.faults()]
 
     def decide(
-        self, view: RequestView | None, rules: list[StoredRule], headers: EmulationHeaders
+        self, view: RequestView | None, rules: list[StoredFaultRule], headers: EmulationHeaders
     ) -> FaultDecision:
         """Combine the request's fault headers with the first of `rules` that fires (headers win).
 
@@ -139,7 +154,6 @@ class EmulationState:
         if stored is None and not headers.asks_for_fault and not defaults.latency_ms:
             return NO_FAULT  # most requests: skip building a decision field by field
         rule = stored.rule if stored is not None else None
-        assert rule is None or isinstance(rule, FaultRule)
         active = headers.faults_active
         return FaultDecision(
             status=(headers.status if active else None) or (rule.status if rule else None),
@@ -189,7 +203,7 @@ def _first(*values: Any) -> Any:
     return next((value for value in values if value is not None), None)
 
 
-def _fire(rules: list[StoredRule], view: RequestView) -> StoredRule | None:
+def _fire(rules: list[StoredFaultRule], view: RequestView) -> StoredFaultRule | None:
     for stored in rules:
         if not stored.exhausted and _fires(stored, view):
             stored.used += 1
@@ -197,9 +211,8 @@ def _fire(rules: list[StoredRule], view: RequestView) -> StoredRule | None:
     return None
 
 
-def _fires(stored: StoredRule, view: RequestView) -> bool:
+def _fires(stored: StoredFaultRule, view: RequestView) -> bool:
     rule = stored.rule
-    assert isinstance(rule, FaultRule)
     if fault_misses(rule, view):
         return False
     stored.seen += 1
@@ -217,8 +230,7 @@ def _header_errors(headers: EmulationHeaders) -> tuple[GradeFailure, ...]:
     return tuple(GradeFailure(flag, details) for flag in headers.errors)
 
 
-def _rule_errors(stored: StoredRule) -> tuple[GradeFailure, ...]:
+def _rule_errors(stored: StoredFaultRule) -> tuple[GradeFailure, ...]:
     rule = stored.rule
-    assert isinstance(rule, FaultRule)
     default = f"forced by fault rule '{stored.id}'"
     return tuple(GradeFailure(flag, details or default) for flag, details in rule.error_items())

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 import orjson
 from starlette.types import Scope
 
-from graders_emulator.api.fast_path import Answer
+from graders_emulator.http.answer import Answer
+from graders_emulator.http.answer_source import mark
 from graders_emulator.recording.cassette import kept_headers
-from graders_emulator.recording.source import mark
 
 # The local server stamps its own x-request-id and openai-processing-ms on every answer; the
 # upstream's values are passed on under these names rather than sent twice.

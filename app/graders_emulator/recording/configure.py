@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from graders_emulator.http.answer_source import AnswerSource
 from graders_emulator.recording.proxy import UpstreamProxy
 from graders_emulator.recording.recorder import Recorder
 from graders_emulator.recording.redaction import settings_secrets
 from graders_emulator.recording.replay import ReplaySource
-from graders_emulator.recording.source import AnswerSource
 from graders_emulator.settings import Settings
 
 

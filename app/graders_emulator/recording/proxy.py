@@ -5,12 +5,12 @@ from __future__ import annotations
 import httpx
 from starlette.types import Scope
 
-from graders_emulator.api.fast_path import Answer
+from graders_emulator.http.answer import Answer
+from graders_emulator.http.answer_source import LocalGrading
 from graders_emulator.recording.answers import answer_of, error_body
 from graders_emulator.recording.cassette import request_key
 from graders_emulator.recording.recorder import Exchange, Recorder
 from graders_emulator.recording.redaction import header_secrets
-from graders_emulator.recording.source import LocalGrading
 
 # Request headers the upstream sees: the body's type, the credential and the account headers.
 FORWARDED = (b"content-type", b"openai-organization", b"openai-project", b"user-agent")

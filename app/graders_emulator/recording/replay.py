@@ -7,10 +7,10 @@ from pathlib import Path
 
 from starlette.types import Scope
 
-from graders_emulator.api.fast_path import Answer
+from graders_emulator.http.answer import Answer
+from graders_emulator.http.answer_source import AnswerSource, LocalGrading, graded_locally, mark
 from graders_emulator.recording.answers import answer_of, error_body
 from graders_emulator.recording.cassette import MISSING_FILE_SUFFIX, Cassette, file_name, load, request_key
-from graders_emulator.recording.source import AnswerSource, LocalGrading, graded_locally, mark
 
 log = logging.getLogger("graders_emulator.recording")
 

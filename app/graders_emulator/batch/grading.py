@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import orjson
 
 from graders_emulator import service
-from graders_emulator.batch_input import LineSource, error_kind, run_body
+from graders_emulator.batch.input import LineSource, error_kind, run_body
 from graders_emulator.emulation.headers import EmulationHeaders
 from graders_emulator.emulation.state import EmulationState, RequestEmulationState
 from graders_emulator.errors import ApiError, ServerError

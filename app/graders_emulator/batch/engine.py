@@ -20,12 +20,13 @@ from typing import BinaryIO
 
 from tqdm import tqdm
 
-from graders_emulator.batch_grading import LineGrader, LineResult
-from graders_emulator.batch_input import LineSource, count_lines, read_lines, route
-from graders_emulator.batch_output import OrderedWriter
-from graders_emulator.batch_summary import Summary
-from graders_emulator.batch_worker import build_grader, grade_chunk, init_worker
+from graders_emulator.batch.grading import LineGrader, LineResult
+from graders_emulator.batch.input import LineSource, count_lines, read_lines, route
+from graders_emulator.batch.output import OrderedWriter
+from graders_emulator.batch.summary import Summary
+from graders_emulator.batch.worker import build_grader, grade_chunk, init_worker
 from graders_emulator.grading.context import PythonJob, SandboxRunner
+from graders_emulator.runtime import build_sandbox
 from graders_emulator.settings import Settings
 
 WARM_UP_SOURCE = "def grade(sample, item):\n    return 0.0\n"
@@ -57,7 +58,7 @@ async def grade_file(options: BatchOptions) -> Summary:
     settings = replace_workers(options.settings, options.jobs)
     summary = Summary(slowest_kept=options.slowest)
     writer = OrderedWriter(options.out) if options.out is not None else None
-    sandbox = _sandbox(settings)
+    sandbox = build_sandbox(settings)  # the server's own: the same limits
     grader = build_grader(settings, options.source, keep_bodies=writer is not None, sandbox=sandbox)
     total = count_lines(options.data) if options.progress else None
     bar = tqdm(total=total, disable=not options.progress, file=sys.stderr, unit="sample", dynamic_ncols=True)
@@ -85,8 +86,7 @@ async def grade_file(options: BatchOptions) -> Summary:
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
-        if hasattr(sandbox, "close"):
-            await sandbox.close()
+        await sandbox.close()
         bar.close()
     return summary
 
@@ -96,18 +96,14 @@ def replace_workers(settings: Settings, jobs: int) -> Settings:
     return settings.model_copy(update={"python_workers": max(1, jobs)})
 
 
-def _sandbox(settings: Settings) -> SandboxRunner:
-    from graders_emulator.main import _sandbox as server_sandbox  # the server's own factory: the same limits
-
-    return server_sandbox(settings)
-
-
 def _process_pool(settings: Settings, options: BatchOptions, *, keep_bodies: bool) -> Executor | None:
     if options.jobs <= 1:
         return None  # one core: grade in this process, no pickling at all
     # forkserver, not fork: this process already runs threads (tqdm, asyncio's child watcher).
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["graders_emulator.batch_worker", "graders_emulator.main"])  # workers fork warm
+    context.set_forkserver_preload(
+        ["graders_emulator.batch.worker", "graders_emulator.main"]
+    )  # workers fork warm
     return ProcessPoolExecutor(
         options.jobs,
         mp_context=context,
@@ -163,10 +159,9 @@ class _Driver:
         self.warm = True
         started = time.perf_counter()
         await self.sandbox.run(PythonJob(WARM_UP_SOURCE, {"output_text": ""}, None))
-        protections = getattr(self.sandbox, "protections", None)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + WARM_UP_TIMEOUT_S
-        while callable(protections) and _warm(protections()) < self.jobs and loop.time() < deadline:
+        while _warm(self.sandbox.protections()) < self.jobs and loop.time() < deadline:
             await asyncio.sleep(0.05)
         self.warm_up_s = time.perf_counter() - started
 

@@ -2,33 +2,26 @@
 
 For every HTTP request it finds the session (rewriting session base URLs to `/v1/...`). For `/v1`
 requests it then validates the emulation headers, decides on faults (headers and fault rules), records
-the request and its answer in the journal, and applies the decision; forced error flags and canned
-answers reach the route through `wiring.for_request`. One layer rather than three: each ASGI layer
-costs a wrapped receive/send per request, and this is the hot path of every grading request.
+the request and its answer in the journal, and applies the decision; forced error flags, the injected
+latency and the model client reach the handlers through the request's record. One layer rather than
+three: each ASGI layer costs a wrapped receive/send per request, and this is the hot path of every
+grading request.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from graders_emulator.emulation import headers as emulation_headers
-from graders_emulator.emulation.envelopes import invalid_request, send_json
 from graders_emulator.emulation.faults import apply, grader_of, read_body
 from graders_emulator.emulation.journal import BODY_CAP, JournalEntry
 from graders_emulator.emulation.rules import RequestView, needs_body
-from graders_emulator.emulation.sessions import (
-    INVALID_SESSION,
-    ORIGINAL_PATH_KEY,
-    REQUEST_KEY,
-    SESSION_ID,
-    SESSION_KEY,
-    scope_state,
-    session_from_path,
-)
-from graders_emulator.emulation.state import NO_FAULT, EmulationState, RequestEmulationState
+from graders_emulator.emulation.state import NO_FAULT, EmulationState, LazyModelClient, RequestEmulationState
+from graders_emulator.errors import BadRequest, send_error
+from graders_emulator.http.context import RequestRecord, record_of
+from graders_emulator.http.sessions import INVALID_SESSION, SESSION_ID, session_of
 
 
 class EmulationMiddleware:
@@ -42,29 +35,27 @@ class EmulationMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        state = scope_state(scope)
-        state[ORIGINAL_PATH_KEY] = scope["path"]
+        record = record_of(scope)
+        record.received_path = scope["path"]
         found = emulation_headers.collect(scope["headers"])
-        session = session_from_path(scope)
-        if session is None and emulation_headers.SESSION in found:
-            session = found[emulation_headers.SESSION].strip()
+        session = session_of(found, scope)
         if session is not None and not SESSION_ID.match(session):
-            await send_json(send, 400, invalid_request(INVALID_SESSION))
+            await send_error(send, BadRequest(INVALID_SESSION))
             return
-        state[SESSION_KEY] = session
+        record.session = session
         if not scope["path"].startswith("/v1"):
             await self.app(scope, receive, send)
         elif self.state.journal.enabled:
-            await self._journaled(scope, receive, send, session, found)
+            await self._journaled(scope, receive, send, record, found)
         else:
-            await self._emulated(scope, receive, send, session, found, raw_receive=receive)
+            await self._emulated(scope, receive, send, record, found, raw_receive=receive)
 
     async def _emulated(
         self,
         scope: Scope,
         receive: Receive,
         send: Send,
-        session: str | None,
+        record: RequestRecord,
         found: dict[str, str],
         *,
         raw_receive: Receive,
@@ -76,29 +67,30 @@ class EmulationMiddleware:
         try:
             headers = emulation_headers.parse(found)
         except emulation_headers.HeaderError as exc:
-            await send_json(send, 400, invalid_request(str(exc)))
+            await send_error(send, BadRequest(str(exc)))
             return
-        rules = self.state.fault_rules(session)
+        rules = self.state.fault_rules(record.session)
         view = None
         if rules:
             grader: tuple[str | None, str | None] = (None, None)
-            if any(needs_body(stored.rule) for stored in rules):  # type: ignore[arg-type]
+            if any(needs_body(stored.rule) for stored in rules):
                 body, receive = await read_body(receive, self.state.settings.max_body_bytes)
                 grader = grader_of(body)
             view = RequestView(scope["method"], scope["path"], grader[0], grader[1], headers.retry_count)
         decision = self.state.decide(view, rules, headers)
-        scope_state(scope)[REQUEST_KEY] = RequestEmulationState(session, headers, decision)
+        emulation = RequestEmulationState(record.session, headers, decision)
+        record.emulation = emulation
+        record.models = LazyModelClient(self.state, emulation)
         if decision is NO_FAULT:
             await self.app(scope, receive, send)
         else:
             await apply(self.app, decision, scope, receive, send, raw_receive=raw_receive)
 
     async def _journaled(
-        self, scope: Scope, receive: Receive, send: Send, session: str | None, found: dict[str, str]
+        self, scope: Scope, receive: Receive, send: Send, record: RequestRecord, found: dict[str, str]
     ) -> None:
         """`_emulated`, with the request, its answer and what emulation did kept in the journal."""
-        state = scope_state(scope)
-        entry = self.state.journal.start(session, state[ORIGINAL_PATH_KEY], scope)
+        entry = self.state.journal.start(record.session, record.received_path, scope)
         request_chunks: list[bytes] = []
         response_chunks: list[bytes] = []
 
@@ -117,13 +109,13 @@ class EmulationMiddleware:
 
         started = time.perf_counter()
         try:
-            await self._emulated(scope, journal_receive, journal_send, session, found, raw_receive=receive)
+            await self._emulated(scope, journal_receive, journal_send, record, found, raw_receive=receive)
         finally:
             entry.duration_ms = (time.perf_counter() - started) * 1000
             # Capped when the request is over: until then the app holds the whole body anyway.
             entry.body, entry.body_truncated = _capped(request_chunks)
             entry.response_body, entry.response_truncated = _capped(response_chunks)
-            _fill(entry, state)
+            _fill(entry, record)
             self.state.journal.commit(entry)
 
 
@@ -133,15 +125,15 @@ def _capped(chunks: list[bytes]) -> tuple[bytes, bool]:
     return (body, False) if len(body) <= BODY_CAP else (body[:BODY_CAP], True)
 
 
-def _fill(entry: JournalEntry, state: dict[str, Any]) -> None:
-    """What emulation and grading left in the request state."""
-    emulation = state.get(REQUEST_KEY)
-    if isinstance(emulation, RequestEmulationState):
+def _fill(entry: JournalEntry, record: RequestRecord) -> None:
+    """What emulation and grading left in the request's record."""
+    emulation = record.emulation
+    if emulation is not None:
         decision = emulation.decision
         if decision is not NO_FAULT:
             entry.fault = decision.describe()
             entry.forced_errors = [{"flag": f.flag, "details": f.details} for f in decision.errors]
         if emulation.client is not None:
             entry.model_calls = emulation.client.calls
-    entry.result = state.get("grade_result")
-    entry.source = state.get("answer_source")  # set by graders_emulator.recording.source.mark
+    entry.result = record.result
+    entry.source = record.answer_source  # set by record / replay (http/answer_source.py)

@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from graders_emulator.batch_grading import LineResult
+from graders_emulator.batch.grading import LineResult
 
 BINS = 10
 BAD_LINES_KEPT = 1000  # line numbers listed in the summary; every bad line is still counted

@@ -1,4 +1,4 @@
-"""The offline subcommands `grade`, `validate` and `run`: parsers and handlers (all through app.service).
+"""The offline subcommands `grade`, `validate` and `run`: parsers and handlers (all through graders_emulator.service).
 
 Exit codes: 0 success; 1 the grader is invalid (its 400 envelope is printed) or, for `grade`, some
 dataset lines were bad (graded lines are still written); 2 a usage error.
@@ -16,10 +16,10 @@ from typing import Any, BinaryIO
 import orjson
 
 from graders_emulator import service
-from graders_emulator.batch import BatchOptions, run_batch
-from graders_emulator.batch_input import LineSource
-from graders_emulator.batch_report import render_text
-from graders_emulator.batch_worker import build_grader
+from graders_emulator.batch.engine import BatchOptions, run_batch
+from graders_emulator.batch.input import LineSource
+from graders_emulator.batch.report import render_text
+from graders_emulator.batch.worker import build_grader
 from graders_emulator.errors import ApiError
 from graders_emulator.settings import Settings
 
@@ -60,7 +60,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="YAML file of canned model answers and defaults")
     parser.add_argument("--profile", dest="response_profile", choices=["real", "spec"], help="response shape")
     parser.add_argument("--seed", type=int, help="seed for generated names and default model answers")
-    parser.add_argument("--strict", dest="strict_graders", action="store_true", default=None)
+    parser.add_argument(
+        "--strict",
+        dest="strict_graders",
+        action="store_true",
+        default=None,
+        help="reject unknown keys inside graders (a 400 naming the key); by default they are ignored, as by the API",
+    )
 
 
 def dispatch(args: argparse.Namespace) -> int:
@@ -126,9 +132,9 @@ def _json_text(text: str) -> Any:
 
 
 async def _run_one(settings: Settings, body: dict[str, Any]) -> int:
-    from graders_emulator.main import _sandbox
+    from graders_emulator.runtime import build_sandbox
 
-    sandbox = _sandbox(settings.model_copy(update={"python_workers": 1}))
+    sandbox = build_sandbox(settings.model_copy(update={"python_workers": 1}))
     grader = build_grader(settings, LineSource(), keep_bodies=True, sandbox=sandbox)
     try:
         request = service.parse_run(body, grader.runtime)
@@ -137,8 +143,7 @@ async def _run_one(settings: Settings, body: dict[str, Any]) -> int:
         _print(exc.envelope())
         return 1
     finally:
-        if hasattr(sandbox, "close"):
-            await sandbox.close()
+        await sandbox.close()
     assert result.body is not None
     _print(result.body)
     return 0

@@ -1,18 +1,20 @@
-"""The seam between the grader endpoints and record/replay: an optional answer source on the app."""
+"""The seam between the grader endpoints and record / replay: an optional answer source on the app state."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import orjson
 from starlette.types import Scope
 
-from graders_emulator.api.fast_path import Answer, Handler
-from graders_emulator.emulation.sessions import scope_state
 from graders_emulator.errors import ApiError
-from graders_emulator.service import Runtime
+from graders_emulator.http.answer import Answer, Handler
+from graders_emulator.http.context import record_of
+
+if TYPE_CHECKING:
+    from graders_emulator.service import Runtime
 
 SOURCE_HEADER = b"x-emulator-source"
 SOURCE_KEY = (
@@ -54,7 +56,7 @@ def with_answer_source(handler: Handler) -> Handler:
 
 def mark(scope: Scope, source: str) -> tuple[bytes, bytes]:
     """Note the answer's source for the journal; the `x-emulator-source` header that says it."""
-    scope_state(scope)[SOURCE_KEY] = source
+    record_of(scope).answer_source = source
     return SOURCE_HEADER, source.encode()
 
 

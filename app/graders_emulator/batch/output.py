@@ -8,7 +8,7 @@ from typing import BinaryIO
 
 import orjson
 
-from graders_emulator.batch_grading import LineResult
+from graders_emulator.batch.grading import LineResult
 
 
 def result_line(result: LineResult) -> bytes:

@@ -158,7 +158,7 @@ def _base_url(process: subprocess.Popen[str], startup_s: float) -> str:
     raise RuntimeError(f"the emulator did not start: {error[-2000:]}")
 
 
-def wait_ready(url: str, timeout_s: float = 60) -> None:
+def wait_ready(url: str, timeout_s: float = 300) -> None:
     """Until `/readyz` says WordNet is loaded: its 1-3 s load would otherwise stall the first answers."""
     import httpx
 

@@ -20,7 +20,7 @@ from recording_helpers import (
     cli_env,
     cli_server,
     string_check,
-    wait_ready,
+    wait_listening,
 )
 
 from graders_emulator.settings import Settings
@@ -70,7 +70,7 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Recording:
     env = cli_env(GRADERS_EMULATOR_UPSTREAM_TIMEOUT_S="5.0")
     with ExitStack() as upstream_stack:
         upstream = upstream_stack.enter_context(serve_in_thread(upstream_settings))
-        wait_ready(upstream.url)
+        wait_listening(upstream.url)
         _warm_sandbox(upstream.base_url)
         with cli_server("--upstream", upstream.base_url, "--record", str(result.directory), env=env) as url:
             headers = {"authorization": f"Bearer {CALLER_KEY}"}

@@ -53,6 +53,7 @@ def serve(settings: Settings) -> int:
 
     from graders_emulator.logs import configure_logging
     from graders_emulator.main import create_app
+    from graders_emulator.serving import uvicorn_config
     from graders_emulator.testing import bind_socket
 
     if (problem := recording_cli.serve_problem(settings)) is not None:
@@ -63,7 +64,7 @@ def serve(settings: Settings) -> int:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     print(f"graders-emulator {__version__} listening on http://{shown}:{port}/v1", flush=True)
-    config = uvicorn.Config(create_app(settings), log_config=None, access_log=False, lifespan="on")
+    config = uvicorn_config(create_app(settings), settings)
     uvicorn.Server(config).run(sockets=[sock])
     return 0
 

@@ -24,6 +24,7 @@ from graders_emulator.http.emulation import EmulationMiddleware
 from graders_emulator.http.exception_handlers import install_error_handlers
 from graders_emulator.http.fast_path import GraderFastPath
 from graders_emulator.http.request_context import RequestContextMiddleware
+from graders_emulator.metric_pool import MetricPool
 from graders_emulator.metrics import wordnet
 from graders_emulator.observability import install_observability
 from graders_emulator.runtime import build_runtime, build_sandbox
@@ -69,6 +70,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        app.state.metric_pool.close()  # started on first use: most servers never need it
         await sandbox.close()
         await emulation.aclose()  # the upstream model backend's HTTP client
         if app.state.answer_source is not None:
@@ -109,7 +111,8 @@ def create_app(settings: Settings | None = None, *, sandbox: SandboxRunner | Non
         # Process-wide, and it drops a WordNet already loaded: only when a directory is asked for.
         wordnet.configure(data_dir=settings.nltk_data)
     app.state.sandbox = sandbox if sandbox is not None else build_sandbox(settings)
-    app.state.runtime = build_runtime(settings, app.state.sandbox)
+    app.state.metric_pool = MetricPool(settings.metric_workers, settings.metric_timeout_s)
+    app.state.runtime = build_runtime(settings, app.state.sandbox, app.state.metric_pool)
     app.state.answer_source = _answer_source(settings)
     emulation = EmulationState(settings)  # rules, journal, sessions: the control plane changes them
     app.state.emulation = emulation

@@ -41,6 +41,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Scope
 
+from graders_emulator.emulation.state_metrics import StateCollector
 from graders_emulator.http.context import RequestRecord
 
 log = logging.getLogger("graders_emulator.requests")
@@ -173,6 +174,7 @@ def install_observability(app: FastAPI) -> RequestObserver:
     metrics = RequestMetrics()
     registry.register(metrics)
     registry.register(SandboxCollector(app))
+    registry.register(StateCollector(app))
     app.state.metrics_registry = registry
 
     async def metrics_endpoint(request: Request) -> Response:

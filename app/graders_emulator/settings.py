@@ -96,6 +96,28 @@ class Settings(BaseSettings):
     # --- journal
     journal_size: int = Field(1000, description="Requests kept in the journal (0 turns it off).")
 
+    # --- bounds (README "Configuration": every limit a request or the server's state can reach)
+    max_header_bytes: int = Field(16 * 1024, description="Request line and headers; larger heads get a 431.")
+    max_header_count: int = Field(100, description="Request headers; more get a 431.")
+    head_timeout_s: float = Field(10.0, description="A request head not complete by then: connection closed.")
+    keep_alive_timeout_s: float = Field(5.0, description="Idle keep-alive connections are closed after this.")
+    max_connections: int = Field(1000, description="Open connections; more are answered 503 and closed.")
+    max_json_depth: int = Field(
+        64, description="Nesting of JSON bodies (and of JSON samples); deeper: a 400."
+    )
+    max_rendered_ratio: float = Field(
+        2.0, description="Rendered templates of one request, in characters, as a multiple of max_body_bytes."
+    )
+    max_model_messages: int = Field(1000, description="Messages (and content parts) per model grader.")
+    max_sub_graders: int = Field(64, description="Sub-graders of a multi grader.")
+    metric_timeout_s: float = Field(10.0, description="text_similarity deadline; over it: other_error.")
+    metric_workers: int = Field(1, description="Killable processes for large text_similarity inputs.")
+    rule_regex_timeout_s: float = Field(0.05, description="Matching time of one rule regex; over: a miss.")
+    max_rules_per_scope: int = Field(1000, description="Rules of the global scope and of each session.")
+    max_sessions: int = Field(1000, description="Sessions kept; the least recently used goes first.")
+    session_idle_s: float = Field(3600.0, description="Sessions unused this long are dropped.")
+    journal_max_bytes: int = Field(256 * 1024 * 1024, description="Bytes the journal keeps in total.")
+
     # --- record / replay (graders_emulator.recording)
     upstream_url: str | None = Field(
         None,

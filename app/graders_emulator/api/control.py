@@ -10,6 +10,7 @@ import hmac
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import anyio.to_thread
 import orjson
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
@@ -17,6 +18,7 @@ from starlette.responses import Response
 from graders_emulator import __version__
 from graders_emulator.api.control_bodies import RULES_SHAPE, checked, rules_from_json, seed_from_json
 from graders_emulator.api.deps import EmulationDep, RuleIdDep, SandboxDep, SessionDep
+from graders_emulator.bounds import deeper_than
 from graders_emulator.emulation.config import ConfigError, parse_config
 from graders_emulator.emulation.journal import JournalQuery, jsonable
 from graders_emulator.emulation.rules import FaultRule, ModelRule
@@ -103,8 +105,17 @@ async def list_rules(state: EmulationDep, session: SessionDep) -> Response:
 
 @_route("POST", "/rules", "Add rules: one rule, a list, or {models, faults}; JSON or YAML.", _RULES_BODY)
 async def add_rules(request: Request, state: EmulationDep, session: SessionDep) -> Response:
-    rules = _parse_rules(await request.body(), request.headers.get("content-type", ""))
+    # In a thread: a large or hostile body (YAML aliases) costs up to ~1 s to expand and check.
+    rules = await anyio.to_thread.run_sync(
+        _parse_rules,
+        await request.body(),
+        request.headers.get("content-type", ""),
+        state.settings.max_json_depth,
+    )
     scope = state.scope(session)
+    too_many = scope.rules.over_limit(rules, state.settings.max_rules_per_scope)
+    if too_many:
+        raise BadRequest(too_many, code="rule_limit_reached")
     added = [scope.rules.add(rule, "api", state.seed_of(session)).describe() for rule in rules]
     return _json({"object": "list", "data": added})
 
@@ -134,7 +145,7 @@ def _no_rule(rule_id: str) -> ApiError:
     return NotFound(f"No rule with id '{rule_id}'.", param="rule_id")
 
 
-def _parse_rules(body: bytes, content_type: str) -> list[ModelRule | FaultRule]:
+def _parse_rules(body: bytes, content_type: str, max_depth: int) -> list[ModelRule | FaultRule]:
     """A YAML document in the config file's format, or JSON (see `control_bodies`)."""
     if "yaml" in content_type:
         try:
@@ -148,6 +159,10 @@ def _parse_rules(body: bytes, content_type: str) -> list[ModelRule | FaultRule]:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise BadRequest(RULES_SHAPE) from None
+    if deeper_than(data, max_depth):
+        raise BadRequest(
+            f"The JSON body is nested more than {max_depth} levels deep (setting max_json_depth)."
+        )
     return rules_from_json(data)
 
 

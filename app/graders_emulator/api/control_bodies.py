@@ -50,6 +50,8 @@ def rules_from_json(data: Any) -> list[ModelRule | FaultRule]:
             rules = _RULES.validate_python(data if isinstance(data, list) else [data])
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
+        if error["type"] == "extra_forbidden" and len(error["loc"]) == 1:  # beside `models`/`faults`
+            raise BadRequest(f"Unknown key {error['loc'][0]!r} next to models/faults.") from None
         raise BadRequest(
             f"Invalid rule: {describe_error(error)}", param=dotted(error["loc"]) or None
         ) from None

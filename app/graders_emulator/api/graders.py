@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 from starlette.types import Scope
 
 from graders_emulator import service
 from graders_emulator.api.deps import RuntimeDep
+from graders_emulator.disconnect import RECEIVE_KEY, cancel_on_disconnect
 from graders_emulator.http.answer import Answer, Handler
 from graders_emulator.http.answer_source import with_answer_source
 from graders_emulator.http.body import json_body
@@ -21,6 +25,14 @@ from graders_emulator.schemas.responses import RunGraderResponse, ValidateGrader
 
 PREFIX = "/v1/fine_tuning/alpha/graders"
 router = APIRouter(prefix=PREFIX, tags=["graders"])
+# Bodies above this are parsed and checked in a worker thread: parsing megabytes of JSON and checking
+# their bounds takes milliseconds to seconds, and the event loop must keep answering meanwhile.
+OFFLOAD_BYTES = 256 * 1024
+# At most this many at once: each parse holds the GIL in turns with the event loop, and every extra
+# thread that allocates megabytes keeps a malloc arena of its own (RSS that is never given back).
+PARSE_THREADS = 2
+_parse_threads: anyio.CapacityLimiter | None = None
+T = TypeVar("T")
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": description}
@@ -42,17 +54,37 @@ def _body_doc(model: type[Any]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
 
 
+async def _parsed(
+    parse: Callable[[Any, service.Runtime], T], scope: Scope, body: bytes, runtime: service.Runtime
+) -> T:
+    """Parse and check a body; a large one in a thread, so that its cost never stalls the event loop."""
+    if len(body) <= OFFLOAD_BYTES:
+        return parse(json_body(scope, body), runtime)
+    global _parse_threads  # noqa: PLW0603  (created on first use: it needs the running event loop)
+    if _parse_threads is None:
+        _parse_threads = anyio.CapacityLimiter(PARSE_THREADS)
+    return await anyio.to_thread.run_sync(
+        lambda: parse(json_body(scope, body), runtime), limiter=_parse_threads
+    )
+
+
 @with_answer_source  # record / replay: a recorded or upstream answer replaces grading when configured
 async def run(scope: Scope, body: bytes, runtime: service.Runtime) -> Answer:
     """Grade one request: the answer's JSON body and extra headers."""
-    parsed = service.parse_run(json_body(scope, body), runtime)
+    parsed = await _parsed(service.parse_run, scope, body, runtime)
     record = record_of(scope)
     record.grader = parsed.grader  # for the metrics and the journal
     emulation = record.emulation
     if record.models is None or emulation is None:
         raise RuntimeError("the emulation layer did not see this request")  # create_app always adds it
     decision = emulation.decision
-    outcome = await service.run(parsed, runtime, record.models, decision.errors, decision.latency_ms / 1000)
+    work = service.run(parsed, runtime, record.models, decision.errors, decision.latency_ms / 1000)
+    receive = scope.get(RECEIVE_KEY)
+    # string_check answers in microseconds: not worth a watcher task; everything else may take long.
+    if receive is None or parsed.grader.type == "string_check":
+        outcome = await work
+    else:
+        outcome = await cancel_on_disconnect(work, receive)
     record.result = outcome.result
     if not outcome.unreported_details:
         return Answer(outcome.body)
@@ -64,7 +96,7 @@ async def run(scope: Scope, body: bytes, runtime: service.Runtime) -> Answer:
 @with_answer_source
 async def validate(scope: Scope, body: bytes, runtime: service.Runtime) -> Answer:
     """Validate one grader: the answer's JSON body."""
-    parsed = service.parse_validate(json_body(scope, body), runtime)
+    parsed = await _parsed(service.parse_validate, scope, body, runtime)
     record_of(scope).grader = parsed.grader
     return Answer(service.validate(parsed, runtime))
 
@@ -82,7 +114,9 @@ async def validate(scope: Scope, body: bytes, runtime: service.Runtime) -> Answe
     openapi_extra=_body_doc(RunGraderRequest),
 )
 async def run_grader(request: Request, runtime: RuntimeDep) -> Response:
-    answer = await run(request.scope, await request.body(), runtime)
+    body = await request.body()
+    request.scope[RECEIVE_KEY] = request.receive
+    answer = await run(request.scope, body, runtime)
     return answer.response()
 
 

@@ -7,13 +7,13 @@ the journal shows for the nearest rule that did not answer.
 from __future__ import annotations
 
 import fnmatch
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from graders_emulator.emulation.regex_match import RegexBudget, compile_error
 from graders_emulator.grading.result import FLAGS, ErrorFlag, TokenUsage, is_flag
 from graders_emulator.grading.templates import rendered_text
 from graders_emulator.templating import PathMissing, dotted_steps, lookup
@@ -82,11 +82,9 @@ class ModelMatch(_Strict):
     @field_validator("prompt_regex", "sample_regex")
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+        error = compile_error(value) if value is not None else None
+        if error is not None:
+            raise ValueError(f"invalid regular expression {value!r}: {error}")
         return value
 
 
@@ -237,6 +235,7 @@ class CallView:
     prompt: str
     item: Any
     sample_text: str
+    regex: RegexBudget = field(default_factory=RegexBudget, compare=False)
 
 
 def message_text(messages: Sequence[Mapping[str, Any]]) -> str:
@@ -274,8 +273,8 @@ def model_misses(rule: ModelRule, call: CallView) -> list[str]:
         )
     )
     misses += _equal_misses((("model", match.model, call.model), ("sample", match.sample, call.sample_text)))
-    misses += _text_misses("prompt", match.prompt_contains, match.prompt_regex, call.prompt)
-    misses += _text_misses("sample", match.sample_contains, match.sample_regex, call.sample_text)
+    misses += _text_misses("prompt", match.prompt_contains, match.prompt_regex, call.prompt, call.regex)
+    misses += _text_misses("sample", match.sample_contains, match.sample_regex, call.sample_text, call.regex)
     misses += _item_misses(match.item or {}, call.item)
     misses += _answer_fits(rule.answer, call.grader_type)
     return misses
@@ -289,12 +288,18 @@ def _equal_misses(checks: Sequence[tuple[str, Any, Any]]) -> list[str]:
     ]
 
 
-def _text_misses(name: str, contains: str | None, regex: str | None, text: str) -> list[str]:
+def _text_misses(
+    name: str, contains: str | None, pattern: str | None, text: str, budget: RegexBudget
+) -> list[str]:
     misses = []
     if contains is not None and contains not in text:
         misses.append(f"{name} does not contain {contains!r}")
-    if regex is not None and re.search(regex, text) is None:
-        misses.append(f"{name} does not match /{regex}/")
+    if pattern is not None:
+        found = budget.search(pattern, text)
+        if found is None:
+            misses.append(f"{name} regex /{pattern}/ ran out of matching time (rule_regex_timeout_s)")
+        elif not found:
+            misses.append(f"{name} does not match /{pattern}/")
     return misses
 
 

@@ -15,12 +15,12 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from graders_emulator.emulation import headers as emulation_headers
-from graders_emulator.emulation.faults import apply, grader_of, read_body
 from graders_emulator.emulation.journal import BODY_CAP, JournalEntry
 from graders_emulator.emulation.rules import RequestView, needs_body
 from graders_emulator.emulation.state import NO_FAULT, EmulationState, LazyModelClient, RequestEmulationState
 from graders_emulator.errors import BadRequest, send_error
 from graders_emulator.http.context import RequestRecord, record_of
+from graders_emulator.http.faults import apply, grader_of, read_body
 from graders_emulator.http.sessions import INVALID_SESSION, SESSION_ID, session_of
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from graders_emulator.disconnect import RECEIVE_KEY
 from graders_emulator.errors import ApiError, send_error
 from graders_emulator.http.answer import Handler
 from graders_emulator.http.body import read_body
@@ -39,7 +40,9 @@ class GraderFastPath:
             await self.app(scope, receive, send)
             return
         try:
-            answer = await handler(scope, await read_body(receive), self.runtime)
+            body = await read_body(receive)
+            scope[RECEIVE_KEY] = receive  # a slow grading stops if its client leaves (disconnect.py)
+            answer = await handler(scope, body, self.runtime)
         except ApiError as exc:
             await send_error(send, exc)
             return

@@ -375,8 +375,10 @@ def descendants(pid: int) -> set[int]:
     stack = [pid]
     while stack:
         current = stack.pop()
+        children: list[str] = []
         try:
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+            for task in os.listdir(f"/proc/{current}/task"):  # children of every thread
+                children += Path(f"/proc/{current}/task/{task}/children").read_text().split()
         except OSError:
             continue
         for child in map(int, children):

@@ -114,9 +114,12 @@ def rss_bytes(pid: int) -> int:
 
 
 def children_of(pid: int) -> list[int]:
-    """The direct child processes of `pid`."""
-    with open(f"/proc/{pid}/task/{pid}/children") as children:
-        return [int(child) for child in children.read().split()]
+    """The direct child processes of `pid` (started by any of its threads)."""
+    found = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{task}/children") as children:
+            found += [int(child) for child in children.read().split()]
+    return found
 
 
 def healthz_seconds(url: str) -> float:

@@ -133,6 +133,11 @@ def test_sweep_removes_dirs_of_dead_owners_and_keeps_live_ones(tmp_path: Path) -
     unowned_idle.mkdir()
     unowned_busy = tmp_path / "graders-sandbox-busy_1"
     unowned_busy.mkdir()
+    unowned_new = tmp_path / "graders-sandbox-fresh_2"  # made a moment ago: its zygote may be starting
+    unowned_new.mkdir()
+    an_hour_ago = time.time() - 3600
+    for old in (unowned_idle, unowned_busy):
+        os.utime(old, (an_hour_ago, an_hour_ago))
     unrelated = tmp_path / "something-else"
     unrelated.mkdir()
     sleeper = subprocess.Popen(["sleep", "30"], cwd=unowned_busy)
@@ -143,7 +148,7 @@ def test_sweep_removes_dirs_of_dead_owners_and_keeps_live_ones(tmp_path: Path) -
         sleeper.wait()
     assert sorted(removed) == sorted([str(dead), str(unowned_idle)])
     assert not dead.exists() and not unowned_idle.exists()
-    assert live.exists() and unowned_busy.exists() and unrelated.exists()
+    assert live.exists() and unowned_busy.exists() and unowned_new.exists() and unrelated.exists()
 
 
 def _free_port() -> int:

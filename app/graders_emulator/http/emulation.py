@@ -136,3 +136,4 @@ def _fill(entry: JournalEntry, record: RequestRecord) -> None:
         if emulation.client is not None:
             entry.model_calls = emulation.client.calls
     entry.result = record.result
+    entry.source = record.answer_source  # set by record / replay (http/answer_source.py)

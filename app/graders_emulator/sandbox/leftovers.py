@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import tempfile
+import time
 
 from graders_emulator.sandbox import jobdir
 
@@ -14,6 +15,7 @@ logger = logging.getLogger("graders_emulator.sandbox")
 PREFIX = "graders-sandbox-"
 _OWNED = re.compile(rf"^{PREFIX}(\d+)-[A-Za-z0-9_]+$")
 _UNOWNED = re.compile(rf"^{PREFIX}[A-Za-z0-9_]+$")  # the pre-pid naming: no owner to ask
+UNOWNED_GRACE_S = 60.0
 
 
 def dir_prefix() -> str:
@@ -43,8 +45,11 @@ def sweep_stale(temp_dir: str | None = None) -> list[str]:
         if owned:
             stale = not _alive(int(owned.group(1)))
         elif _UNOWNED.match(entry.name):
+            # Old naming: no owner to ask. Stale when no process works there and it is not brand new
+            # (a server of the old code makes its dir a moment before its zygote enters it).
             in_use = _working_dirs() if in_use is None else in_use
-            stale = not any(cwd == entry.path or cwd.startswith(entry.path + "/") for cwd in in_use)
+            idle = not any(cwd == entry.path or cwd.startswith(entry.path + "/") for cwd in in_use)
+            stale = idle and _age_s(entry.path) > UNOWNED_GRACE_S
         else:
             continue
         if stale:
@@ -53,6 +58,13 @@ def sweep_stale(temp_dir: str | None = None) -> list[str]:
     if removed:
         logger.info("removed %d sandbox directories left by stopped servers", len(removed))
     return removed
+
+
+def _age_s(path: str) -> float:
+    try:
+        return time.time() - os.stat(path).st_mtime
+    except OSError:
+        return 0.0
 
 
 def _alive(pid: int) -> bool:

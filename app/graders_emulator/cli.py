@@ -9,6 +9,7 @@ from typing import Any
 
 from graders_emulator import __version__
 from graders_emulator.batch import cli as batch_cli
+from graders_emulator.recording import cli as recording_cli
 from graders_emulator.settings import Settings
 
 
@@ -25,6 +26,16 @@ def _serve_parser(sub: Any) -> None:
         "--no-auth", dest="auth", action="store_false", default=None, help="accept requests without a key"
     )
     serve.add_argument("--seed", type=int, help="seed for generated names and default model answers")
+    recording_cli.add_serve_arguments(serve)
+
+
+def _reward_server_parser(sub: Any) -> None:
+    server = sub.add_parser(
+        "reward-server", help="serve one grader as OpenRLHF's remote reward model (POST /get_reward)"
+    )
+    server.add_argument("--grader", required=True, help="JSON file of the grader")
+    server.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    server.add_argument("--port", type=int, default=5000, help="port (default 5000; 0 picks a free one)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
+    _reward_server_parser(sub)
     batch_cli.add_parsers(sub)
+    recording_cli.add_parity_parser(sub)
     return parser
 
 
@@ -53,6 +66,9 @@ def serve(settings: Settings) -> int:
     from graders_emulator.serving import uvicorn_config
     from graders_emulator.testing import bind_socket
 
+    if (problem := recording_cli.serve_problem(settings)) is not None:
+        print(f"graders-emulator serve: {problem}", file=sys.stderr)
+        return 2
     configure_logging(settings.log_level, settings.log_json)
     sock = bind_socket(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
@@ -67,6 +83,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return serve(settings_from(args))
+    if args.command == "reward-server":
+        from graders_emulator.rewards.openrlhf_server import serve as serve_rewards
+
+        return serve_rewards(args.grader, args.host, args.port)
+    if args.command == "parity":
+        return recording_cli.parity(args)
     return batch_cli.dispatch(args)
 
 

@@ -17,6 +17,7 @@ from graders_emulator import __version__
 from graders_emulator.api import control, graders, health
 from graders_emulator.emulation.state import EmulationState
 from graders_emulator.grading.context import SandboxRunner
+from graders_emulator.http.answer_source import AnswerSource
 from graders_emulator.http.auth import BearerAuthMiddleware
 from graders_emulator.http.body_limit import BodyLimitMiddleware
 from graders_emulator.http.emulation import EmulationMiddleware
@@ -36,6 +37,15 @@ DESCRIPTION = (
     "A local, faithful emulator of OpenAI's graders API: `run` and `validate` for string_check, "
     "text_similarity, python, score_model, label_model (inside multi) and multi graders."
 )
+
+
+def _answer_source(settings: Settings) -> AnswerSource | None:
+    """Record / replay when asked for (None: every request is graded); loaded only then."""
+    if not (settings.upstream_url or settings.replay_dir or settings.record_dir or settings.replay_only):
+        return None
+    from graders_emulator.recording.configure import answer_source
+
+    return answer_source(settings)
 
 
 def _telemetry(settings: Settings) -> dict[str, Any]:
@@ -63,6 +73,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.metric_pool.close()  # started on first use: most servers never need it
         await sandbox.close()
         await emulation.aclose()  # the upstream model backend's HTTP client
+        if app.state.answer_source is not None:
+            await app.state.answer_source.aclose()  # record / replay: the upstream's HTTP client
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
@@ -101,6 +113,7 @@ def create_app(settings: Settings | None = None, *, sandbox: SandboxRunner | Non
     app.state.sandbox = sandbox if sandbox is not None else build_sandbox(settings)
     app.state.metric_pool = MetricPool(settings.metric_workers, settings.metric_timeout_s)
     app.state.runtime = build_runtime(settings, app.state.sandbox, app.state.metric_pool)
+    app.state.answer_source = _answer_source(settings)
     emulation = EmulationState(settings)  # rules, journal, sessions: the control plane changes them
     app.state.emulation = emulation
     app.include_router(graders.router)

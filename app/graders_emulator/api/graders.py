@@ -16,6 +16,7 @@ from graders_emulator import service
 from graders_emulator.api.deps import RuntimeDep
 from graders_emulator.disconnect import RECEIVE_KEY, cancel_on_disconnect
 from graders_emulator.http.answer import Answer, Handler
+from graders_emulator.http.answer_source import with_answer_source
 from graders_emulator.http.body import json_body
 from graders_emulator.http.context import record_of
 from graders_emulator.schemas.errors import ErrorResponse
@@ -67,6 +68,7 @@ async def _parsed(
     )
 
 
+@with_answer_source  # record / replay: a recorded or upstream answer replaces grading when configured
 async def run(scope: Scope, body: bytes, runtime: service.Runtime) -> Answer:
     """Grade one request: the answer's JSON body and extra headers."""
     parsed = await _parsed(service.parse_run, scope, body, runtime)
@@ -91,6 +93,7 @@ async def run(scope: Scope, body: bytes, runtime: service.Runtime) -> Answer:
     return Answer(outcome.body, ((b"x-emulator-flag-details", json.dumps(details).encode("latin-1")),))
 
 
+@with_answer_source
 async def validate(scope: Scope, body: bytes, runtime: service.Runtime) -> Answer:
     """Validate one grader: the answer's JSON body."""
     parsed = await _parsed(service.parse_validate, scope, body, runtime)

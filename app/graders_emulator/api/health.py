@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter
@@ -9,6 +10,7 @@ from fastapi import APIRouter
 from graders_emulator import __version__
 from graders_emulator.api.deps import SandboxDep, SettingsDep
 from graders_emulator.metrics import wordnet
+from graders_emulator.sandbox.packages import installed_versions
 
 router = APIRouter(tags=["health"])
 
@@ -26,4 +28,6 @@ async def readyz(settings: SettingsDep, sandbox: SandboxDep) -> dict[str, Any]:
         "response_profile": settings.response_profile,
         "sandbox": sandbox.protections(),
         "metrics": wordnet.status(),
+        # Metadata reads scan site-packages (~0.5 s the first time): off the event loop, then cached.
+        "python_packages": await asyncio.to_thread(installed_versions),
     }

@@ -99,6 +99,7 @@ class JournalEntry:
     model_calls: Sequence[dict[str, Any]] = ()
     result: GradeResult | None = None
     size: int = 0  # bytes counted against the journal's total, set by commit
+    source: str | None = None  # recorded | upstream | missing when record/replay answered; None: emulated
     _decoded: dict[str, Any] | None = field(default=None, repr=False)  # bodies, decoded when read
 
     @property
@@ -153,6 +154,7 @@ class JournalEntry:
             "forced_errors": list(self.forced_errors),
             "model_calls": jsonable(self.model_calls),
             "grading": _grading(self.result),
+            "source": self.source or "emulated",
         }
 
 

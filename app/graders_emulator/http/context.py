@@ -32,6 +32,7 @@ class RequestRecord:
     models: ModelClient | None = None
     grader: Grader | None = None
     result: GradeResult | None = None
+    answer_source: str | None = None  # recorded | upstream | emulated | missing, under record / replay
 
 
 def record_of(scope: Scope) -> RequestRecord:

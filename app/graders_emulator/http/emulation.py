@@ -15,12 +15,12 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from graders_emulator.emulation import headers as emulation_headers
-from graders_emulator.emulation.faults import apply, grader_of, read_body
 from graders_emulator.emulation.journal import BODY_CAP, JournalEntry
 from graders_emulator.emulation.rules import RequestView, needs_body
 from graders_emulator.emulation.state import NO_FAULT, EmulationState, LazyModelClient, RequestEmulationState
 from graders_emulator.errors import BadRequest, send_error
 from graders_emulator.http.context import RequestRecord, record_of
+from graders_emulator.http.faults import apply, grader_of, read_body
 from graders_emulator.http.sessions import INVALID_SESSION, SESSION_ID, session_of
 
 
@@ -136,3 +136,4 @@ def _fill(entry: JournalEntry, record: RequestRecord) -> None:
         if emulation.client is not None:
             entry.model_calls = emulation.client.calls
     entry.result = record.result
+    entry.source = record.answer_source  # set by record / replay (http/answer_source.py)

@@ -10,9 +10,9 @@ import math
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from graders_emulator.emulation import transport
 from graders_emulator.emulation.state import FaultDecision
 from graders_emulator.errors import InjectedError, is_retryable, send_error
+from graders_emulator.http import transport
 
 
 async def read_body(receive: Receive, limit: int) -> tuple[bytes | None, Receive]:

@@ -5,17 +5,25 @@ VENV   ?= .venv
 PYTHON ?= python3
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 NODE_STAMP := tests/contract/node/node_modules/.package-lock.json
 PYTEST_ARGS ?=
 
-.PHONY: install serve test lint wordnet node bench clean
+.PHONY: install install-dev serve test lint wordnet node bench clean
 
 install: $(STAMP)
+install-dev: $(DEV_STAMP)
 
+# The server and the python graders' package set: all `make serve` needs.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q torch==2.13.0  # CPU build (on this machine's disk); before anything asks for torch
+	$(BIN)/pip install -q -e '.[python-graders]'
+	touch $@
+
+# Test and lint tools, and the trainers the reward adapters are tested in (TRL on a CPU torch, Ray, verl).
+$(DEV_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install -q torch==2.13.0  # a CPU build here; installed first so that nothing pulls another
 	$(BIN)/pip install -q -e '.[python-graders,dev,test-rewards]'
 	$(BIN)/pip install -q --no-deps verl==0.9.1  # only its reward managers are used (tests/rewards)
 	touch $@
@@ -45,16 +53,16 @@ $(NODE_STAMP): tests/contract/node/package.json tests/contract/node/package-lock
 serve: install
 	$(BIN)/graders-emulator serve
 
-test: install wordnet node
+test: install-dev wordnet node
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	PYTHONPATH=app $(BIN)/lint-imports
 
-bench: install
+bench: install-dev
 	$(BIN)/python bench/bench_http.py
 	$(BIN)/python bench/bench_metrics.py
 

@@ -44,8 +44,8 @@ def main() -> None:
     if args.kind == "bare":
         app = bare_app(args.size)
     else:
+        from graders_emulator.http.serving import uvicorn_config
         from graders_emulator.main import create_app
-        from graders_emulator.serving import uvicorn_config
         from graders_emulator.settings import Settings
 
         settings = Settings(journal_size=int(os.environ.get("BENCH_JOURNAL", "1000")))

@@ -61,9 +61,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def serve(settings: Settings) -> int:
     import uvicorn
 
+    from graders_emulator.http.serving import uvicorn_config
     from graders_emulator.logs import configure_logging
     from graders_emulator.main import create_app
-    from graders_emulator.serving import uvicorn_config
     from graders_emulator.testing import bind_socket
 
     if (problem := recording_cli.serve_problem(settings)) is not None:

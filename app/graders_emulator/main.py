@@ -24,8 +24,8 @@ from graders_emulator.http.emulation import EmulationMiddleware
 from graders_emulator.http.exception_handlers import install_error_handlers
 from graders_emulator.http.fast_path import GraderFastPath
 from graders_emulator.http.request_context import RequestContextMiddleware
-from graders_emulator.metric_pool import MetricPool
 from graders_emulator.metrics import wordnet
+from graders_emulator.metrics.pool import MetricPool
 from graders_emulator.observability import install_observability
 from graders_emulator.runtime import build_runtime, build_sandbox
 from graders_emulator.schemas.requests import RunGraderRequest, ValidateGraderRequest

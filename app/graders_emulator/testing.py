@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import uvicorn
 from fastapi import FastAPI
 
+from graders_emulator.http.serving import uvicorn_config
 from graders_emulator.main import create_app
-from graders_emulator.serving import uvicorn_config
 from graders_emulator.settings import Settings
 
 

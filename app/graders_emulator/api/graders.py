@@ -14,11 +14,11 @@ from starlette.types import Scope
 
 from graders_emulator import service
 from graders_emulator.api.deps import RuntimeDep
-from graders_emulator.disconnect import RECEIVE_KEY, cancel_on_disconnect
 from graders_emulator.http.answer import Answer, Handler
 from graders_emulator.http.answer_source import with_answer_source
 from graders_emulator.http.body import json_body
 from graders_emulator.http.context import record_of
+from graders_emulator.http.disconnect import RECEIVE_KEY, cancel_on_disconnect
 from graders_emulator.schemas.errors import ErrorResponse
 from graders_emulator.schemas.requests import RunGraderRequest, ValidateGraderRequest
 from graders_emulator.schemas.responses import RunGraderResponse, ValidateGraderResponse

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from graders_emulator.disconnect import RECEIVE_KEY
 from graders_emulator.errors import ApiError, send_error
 from graders_emulator.http.answer import Handler
 from graders_emulator.http.body import read_body
+from graders_emulator.http.disconnect import RECEIVE_KEY
 
 if TYPE_CHECKING:
     from graders_emulator.service import Runtime

@@ -1,4 +1,4 @@
-"""The child side of the metric pool: `python -m graders_emulator.metric_worker`, one metric at a time.
+"""The child side of the metric pool: `python -m graders_emulator.metrics.pool_worker`, one metric at a time.
 
 Reads length-prefixed orjson frames `{"metric", "input", "reference"}` on stdin and answers
 `{"value": float}` or `{"error": str, "unavailable": bool}` on stdout, until stdin closes. It dies with

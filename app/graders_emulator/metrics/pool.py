@@ -3,7 +3,7 @@
 A metric's cost grows with its inputs (fuzzy_match on 1 MB x 1 MB: 28 s; rouge_l: 18 s) and a
 thread cannot be stopped, so a request whose deadline passes or whose client leaves would keep a
 core busy for the rest of the computation (issue 10, finding 12). Here each call runs in a worker
-process (`graders_emulator.metric_worker`); at the deadline, or when the awaiting task is cancelled,
+process (`graders_emulator.metrics.pool_worker`); at the deadline, or when the awaiting task is cancelled,
 the worker is killed (SIGKILL) and a fresh one is started in the background. The deadline covers
 the wait for a free worker too. Small inputs never come here: they cost microseconds in-process.
 """
@@ -21,8 +21,8 @@ from typing import Any
 
 import orjson
 
-from graders_emulator.metric_worker import read_frame, write_frame
 from graders_emulator.metrics import MetricUnavailable
+from graders_emulator.metrics.pool_worker import read_frame, write_frame
 
 
 class MetricTimeout(TimeoutError):
@@ -34,7 +34,7 @@ class _Worker:
 
     def __init__(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "graders_emulator.metric_worker", str(os.getpid())],
+            [sys.executable, "-m", "graders_emulator.metrics.pool_worker", str(os.getpid())],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

@@ -18,7 +18,7 @@ def http_options(settings: Settings) -> dict[str, Any]:
     except ImportError:  # uvicorn without [standard]: h11 bounds the head itself (no count limit)
         options |= {"http": "h11", "h11_max_incomplete_event_size": settings.max_header_bytes}
         return options
-    from graders_emulator.bounded_http import BoundedHttpToolsProtocol, HeadLimits
+    from graders_emulator.http.bounded_http import BoundedHttpToolsProtocol, HeadLimits
 
     limits = HeadLimits(
         max_header_bytes=settings.max_header_bytes,

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
 
-from graders_emulator import __version__
+from graders_emulator import __version__, evals
 from graders_emulator.api import graders, health
 from graders_emulator.api.fast_path import GraderFastPath
 from graders_emulator.emulation import wiring
@@ -23,6 +23,7 @@ from graders_emulator.grading.model_names import DEFAULT_ALIASES
 from graders_emulator.metrics import wordnet
 from graders_emulator.middleware import BearerAuthMiddleware, BodyLimitMiddleware, RequestContextMiddleware
 from graders_emulator.observability import install_observability
+from graders_emulator.schemas.evals import REQUEST_MODELS
 from graders_emulator.schemas.requests import RunGraderRequest, ValidateGraderRequest
 from graders_emulator.service import Runtime
 from graders_emulator.settings import Settings
@@ -106,7 +107,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
         _, defs = models_json_schema(
-            [(RunGraderRequest, "validation"), (ValidateGraderRequest, "validation")],
+            [(model, "validation") for model in (RunGraderRequest, ValidateGraderRequest, *REQUEST_MODELS)],
             ref_template="#/components/schemas/{model}",
         )
         schema.setdefault("components", {}).setdefault("schemas", {}).update(defs.get("$defs", {}))
@@ -143,6 +144,7 @@ def create_app(settings: Settings | None = None, *, sandbox: SandboxRunner | Non
     if settings.auth:
         app.add_middleware(BearerAuthMiddleware, keys=settings.api_keys)
     wiring.install(app, settings)
+    evals.install(app, settings, app.state.runtime)
     app.add_middleware(RequestContextMiddleware, observe=install_observability(app))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

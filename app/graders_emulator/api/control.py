@@ -16,9 +16,15 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.responses import Response
 
 from graders_emulator import __version__
-from graders_emulator.emulation.config import ConfigError, describe_error, dotted, parse_config, semantic_problems
+from graders_emulator.emulation.config import (
+    ConfigError,
+    describe_error,
+    dotted,
+    parse_config,
+    semantic_problems,
+)
 from graders_emulator.emulation.journal import JournalQuery, jsonable
-from graders_emulator.emulation.rules import FaultRule, ModelRule, Rule
+from graders_emulator.emulation.rules import FaultRule, ModelRule, Rule, SamplingRule
 from graders_emulator.emulation.sessions import SESSION_ID
 from graders_emulator.emulation.state import EmulationState
 from graders_emulator.emulation.wiring import state_of
@@ -116,7 +122,9 @@ async def list_rules(request: Request) -> Response:
     return _json({"object": "list", "data": [stored.describe() for stored in scope.rules]})
 
 
-@_route("POST", "/rules", "Add rules: one rule, a list, or {models, faults}; JSON or YAML.", _RULES_BODY)
+@_route(
+    "POST", "/rules", "Add rules: one rule, a list, or {models, faults, sampling}; JSON or YAML.", _RULES_BODY
+)
 async def add_rules(request: Request) -> Response:
     rules = _parse_rules(await request.body(), request.headers.get("content-type", ""))
     state = _state(request)
@@ -153,15 +161,15 @@ def _no_rule(request: Request) -> ApiError:
     return NotFound(f"No rule with id '{request.path_params['rule_id']}'.", param="rule_id")
 
 
-def _parse_rules(body: bytes, content_type: str) -> list[ModelRule | FaultRule]:
+def _parse_rules(body: bytes, content_type: str) -> list[ModelRule | FaultRule | SamplingRule]:
     if "yaml" in content_type:
         try:
             config = parse_config(body.decode("utf-8", "replace"), "<request body>")
         except ConfigError as exc:
             raise BadRequest(str(exc)) from None
-        if not config.models and not config.faults:
-            raise BadRequest("The YAML body holds no rules: give `models:` and/or `faults:`.")
-        return [*config.models, *config.faults]
+        if not config.models and not config.faults and not config.sampling:
+            raise BadRequest("The YAML body holds no rules: give `models:`, `faults:` and/or `sampling:`.")
+        return [*config.models, *config.faults, *config.sampling]
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -170,17 +178,20 @@ def _parse_rules(body: bytes, content_type: str) -> list[ModelRule | FaultRule]:
 
 
 def _as_rule_list(data: Any) -> Any:
-    if isinstance(data, dict) and ("models" in data or "faults" in data) and "kind" not in data:
-        extra = set(data) - {"models", "faults"}
+    sections = {"models": "model", "faults": "fault", "sampling": "sampling"}
+    if isinstance(data, dict) and set(sections) & set(data) and "kind" not in data:
+        extra = set(data) - set(sections)
         if extra:
-            raise BadRequest(f"Unknown key {sorted(extra)[0]!r} next to models/faults.")
-        models = [{"kind": "model", **r} if isinstance(r, dict) else r for r in data.get("models") or []]
-        faults = [{"kind": "fault", **r} if isinstance(r, dict) else r for r in data.get("faults") or []]
-        return [*models, *faults]
+            raise BadRequest(f"Unknown key {sorted(extra)[0]!r} next to models/faults/sampling.")
+        return [
+            {"kind": kind, **rule} if isinstance(rule, dict) else rule
+            for section, kind in sections.items()
+            for rule in data.get(section) or []
+        ]
     return data if isinstance(data, list) else [data]
 
 
-def _validated(data: Any) -> list[ModelRule | FaultRule]:
+def _validated(data: Any) -> list[ModelRule | FaultRule | SamplingRule]:
     try:
         rules = _RULES.validate_python(data)
     except ValidationError as exc:

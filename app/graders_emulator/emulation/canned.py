@@ -169,7 +169,8 @@ class CannedModelClient:
         return None, nearest[1] if nearest else None
 
     async def _from_rule(self, stored: StoredRule) -> ModelReply:
-        answer: ModelAnswer = stored.rule.answer  # type: ignore[union-attr]
+        answer = stored.rule.answer  # type: ignore[union-attr]
+        assert isinstance(answer, ModelAnswer)  # models() yields model rules only
         if answer.latency_ms:
             await asyncio.sleep(answer.latency_ms / 1000)
         reply = answer_reply(answer)

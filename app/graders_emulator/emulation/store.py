@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from graders_emulator.emulation.rules import FaultRule, ModelRule
+from graders_emulator.emulation.rules import FaultRule, ModelRule, SamplingRule
 
 Source = Literal["config", "api"]
 
@@ -17,7 +17,7 @@ class StoredRule:
     """A rule plus the state a fake needs: how often it answered and how many requests it saw."""
 
     id: str
-    rule: ModelRule | FaultRule
+    rule: ModelRule | FaultRule | SamplingRule
     source: Source
     used: int = 0
     seen: int = 0
@@ -49,7 +49,7 @@ class RuleSet:
         self._prefix = prefix
         self._next = 1
 
-    def add(self, rule: ModelRule | FaultRule, source: Source, seed: int | None) -> StoredRule:
+    def add(self, rule: ModelRule | FaultRule | SamplingRule, source: Source, seed: int | None) -> StoredRule:
         """Add a rule (a rule with an existing id replaces it in place, so re-running a test is idempotent)."""
         rule_id = rule.id or self._new_id()
         seed_value = rule.seed if isinstance(rule, FaultRule) and rule.seed is not None else seed
@@ -91,6 +91,9 @@ class RuleSet:
 
     def faults(self) -> Iterator[StoredRule]:
         return (stored for stored in self if isinstance(stored.rule, FaultRule))
+
+    def sampling(self) -> Iterator[StoredRule]:
+        return (stored for stored in self if isinstance(stored.rule, SamplingRule))
 
 
 @dataclass

@@ -32,7 +32,16 @@ def dataset(folder: Path, name: str, grader: dict[str, object], lines: int) -> P
 
 
 def batch_rate(data: Path, jobs: int) -> float:
-    command = [sys.executable, "-m", "graders_emulator.cli", "grade", "--data", str(data), "--jobs", str(jobs)]
+    command = [
+        sys.executable,
+        "-m",
+        "graders_emulator.cli",
+        "grade",
+        "--data",
+        str(data),
+        "--jobs",
+        str(jobs),
+    ]
     done = subprocess.run(
         [*command, "--format", "json", "--quiet"], cwd=ROOT, capture_output=True, text=True, check=False
     )

@@ -189,7 +189,16 @@ def startup_seconds(repeats: int) -> list[float]:
     for _ in range(repeats):
         port = free_port()
         started = time.perf_counter()
-        command = [sys.executable, "-m", "graders_emulator.cli", "serve", "--port", str(port), "--log-level", "warning"]
+        command = [
+            sys.executable,
+            "-m",
+            "graders_emulator.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ]
         process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL)
         try:
             wait_ready(f"http://127.0.0.1:{port}/readyz")

@@ -141,7 +141,16 @@ def server(
 ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """`graders-emulator serve --port 0` in a subprocess; yields (root URL, process)."""
     env = {**os.environ, "GRADERS_EMULATOR_LOG_LEVEL": "warning", **(extra_env or {})}
-    command = [sys.executable, "-m", "graders_emulator.cli", "serve", "--port", "0", "--workers", str(python_workers)]
+    command = [
+        sys.executable,
+        "-m",
+        "graders_emulator.cli",
+        "serve",
+        "--port",
+        "0",
+        "--workers",
+        str(python_workers),
+    ]
     proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

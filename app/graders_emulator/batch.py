@@ -97,7 +97,7 @@ def replace_workers(settings: Settings, jobs: int) -> Settings:
 
 
 def _sandbox(settings: Settings) -> SandboxRunner:
-    from graders_emulator.main import _sandbox as server_sandbox  # the server's own factory: the same limits
+    from graders_emulator.runtime import build_sandbox as server_sandbox  # the server's own: the same limits
 
     return server_sandbox(settings)
 
@@ -107,7 +107,9 @@ def _process_pool(settings: Settings, options: BatchOptions, *, keep_bodies: boo
         return None  # one core: grade in this process, no pickling at all
     # forkserver, not fork: this process already runs threads (tqdm, asyncio's child watcher).
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["graders_emulator.batch_worker", "graders_emulator.main"])  # workers fork warm
+    context.set_forkserver_preload(
+        ["graders_emulator.batch_worker", "graders_emulator.main"]
+    )  # workers fork warm
     return ProcessPoolExecutor(
         options.jobs,
         mp_context=context,

@@ -126,9 +126,9 @@ def _json_text(text: str) -> Any:
 
 
 async def _run_one(settings: Settings, body: dict[str, Any]) -> int:
-    from graders_emulator.main import _sandbox
+    from graders_emulator.runtime import build_sandbox
 
-    sandbox = _sandbox(settings.model_copy(update={"python_workers": 1}))
+    sandbox = build_sandbox(settings.model_copy(update={"python_workers": 1}))
     grader = build_grader(settings, LineSource(), keep_bodies=True, sandbox=sandbox)
     try:
         request = service.parse_run(body, grader.runtime)

@@ -18,10 +18,10 @@ def build_grader(
     settings: Settings, source: LineSource, *, keep_bodies: bool, sandbox: SandboxRunner | None = None
 ) -> LineGrader:
     """A LineGrader wired as create_app wires the server (same Runtime factory)."""
-    from graders_emulator.main import _runtime
+    from graders_emulator.runtime import build_runtime
     from graders_emulator.sandbox import DisabledSandbox
 
-    runtime = _runtime(settings, sandbox if sandbox is not None else DisabledSandbox())
+    runtime = build_runtime(settings, sandbox if sandbox is not None else DisabledSandbox())
     return LineGrader(runtime, EmulationState(settings), source, keep_bodies=keep_bodies)
 
 

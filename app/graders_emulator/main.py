@@ -18,16 +18,14 @@ from graders_emulator.api import graders, health
 from graders_emulator.api.fast_path import GraderFastPath
 from graders_emulator.emulation import wiring
 from graders_emulator.errors import install_error_handlers
-from graders_emulator.grading.context import Embedder, SandboxRunner
-from graders_emulator.grading.model_names import DEFAULT_ALIASES
+from graders_emulator.grading.context import SandboxRunner
 from graders_emulator.metrics import wordnet
 from graders_emulator.middleware import BearerAuthMiddleware, BodyLimitMiddleware, RequestContextMiddleware
 from graders_emulator.observability import install_observability
+from graders_emulator.runtime import build_runtime, build_sandbox
 from graders_emulator.schemas.evals import REQUEST_MODELS
 from graders_emulator.schemas.requests import RunGraderRequest, ValidateGraderRequest
-from graders_emulator.service import Runtime
 from graders_emulator.settings import Settings
-from graders_emulator.validation import NameGenerator
 
 log = logging.getLogger("graders_emulator.server")
 
@@ -35,43 +33,6 @@ DESCRIPTION = (
     "A local, faithful emulator of OpenAI's graders API: `run` and `validate` for string_check, "
     "text_similarity, python, score_model, label_model (inside multi) and multi graders."
 )
-
-
-def _sandbox(settings: Settings) -> SandboxRunner:
-    from graders_emulator.sandbox import DisabledSandbox, SandboxLimits, SandboxPool
-
-    if not settings.python_graders:
-        return DisabledSandbox()
-    limits = SandboxLimits(
-        timeout_s=settings.python_timeout_s,
-        cpu_s=settings.python_cpu_s,
-        memory_mb=settings.python_memory_mb,
-        disk_mb=settings.python_disk_mb,
-        output_kb=settings.python_output_kb,
-    )
-    return SandboxPool(settings.python_workers, limits, preload=settings.python_preload)
-
-
-def _embedder(settings: Settings) -> Embedder | None:
-    if not settings.embeddings_base_url:
-        return None
-    from graders_emulator.metrics.embeddings import OpenAIEmbeddings
-
-    return OpenAIEmbeddings(
-        settings.embeddings_base_url, settings.embeddings_api_key or "", settings.embeddings_model
-    )
-
-
-def _runtime(settings: Settings, sandbox: SandboxRunner) -> Runtime:
-    return Runtime(
-        sandbox=sandbox,
-        embedder=_embedder(settings),
-        model_aliases={**DEFAULT_ALIASES, **settings.model_aliases},
-        new_name=NameGenerator(settings.seed),
-        profile=settings.response_profile,
-        strict=settings.strict_graders,
-        max_source_bytes=settings.python_source_max_bytes,
-    )
 
 
 def _telemetry(settings: Settings) -> dict[str, Any]:
@@ -130,8 +91,8 @@ def create_app(settings: Settings | None = None, *, sandbox: SandboxRunner | Non
     if settings.nltk_data is not None:
         # Process-wide, and it drops a WordNet already loaded: only when a directory is asked for.
         wordnet.configure(data_dir=settings.nltk_data)
-    app.state.sandbox = sandbox if sandbox is not None else _sandbox(settings)
-    app.state.runtime = _runtime(settings, app.state.sandbox)
+    app.state.sandbox = sandbox if sandbox is not None else build_sandbox(settings)
+    app.state.runtime = build_runtime(settings, app.state.sandbox)
     app.include_router(graders.router)
     app.include_router(health.router)
     install_error_handlers(app)

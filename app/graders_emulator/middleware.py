@@ -10,7 +10,14 @@ from random import getrandbits
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from graders_emulator.errors import NO_KEY_MESSAGE, ApiError, PayloadTooLarge, ServerError, Unauthorized, error_response
+from graders_emulator.errors import (
+    NO_KEY_MESSAGE,
+    ApiError,
+    PayloadTooLarge,
+    ServerError,
+    Unauthorized,
+    error_response,
+)
 
 log = logging.getLogger("graders_emulator.server")
 

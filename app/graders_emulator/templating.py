@@ -135,13 +135,19 @@ def variables(template: str) -> Iterator[Variable]:
 
 
 _JSON_SPACE = " \t\n\r"
-_JSON_STARTS = frozenset('{["-0123456789tfn')  # the first character of every JSON value
+_JSON_STARTS = frozenset('{["-0123456789')  # the first character of every JSON value but the literals
+_JSON_LITERALS = frozenset({"true", "false", "null"})
 
 
 def sample_namespace(model_sample: str) -> dict[str, Any]:
     """The `sample` namespace: output_json only when the sample is valid JSON (any JSON value)."""
     sample: dict[str, Any] = {"output_text": model_sample}
-    if model_sample.lstrip(_JSON_SPACE)[:1] in _JSON_STARTS:  # plain text fails fast, without raising
+    # Plain text fails fast, without raising: a failed parse builds a costly JSONDecodeError, and a
+    # text starting with t/f/n is JSON only when it is exactly one of the three literals.
+    start = model_sample.lstrip(_JSON_SPACE)[:1]
+    if start in _JSON_STARTS or (
+        start in "tfn" and start and model_sample.strip(_JSON_SPACE) in _JSON_LITERALS
+    ):
         with contextlib.suppress(orjson.JSONDecodeError):
             sample["output_json"] = orjson.loads(model_sample)
     sample["output_tools"] = []

@@ -20,7 +20,7 @@ EXACT = '{"type": "string_check", "name": "exact", "input": "{{sample.output_tex
 
 def documented_example() -> str:
     """The complete example of the plugin's docstring, exactly as users read it."""
-    doc = app.pytest_plugin.__doc__ or ""
+    doc = graders_emulator.pytest_plugin.__doc__ or ""
     block = doc.split("Example (", 1)[1].split("\n\n", 1)[1]
     return textwrap.dedent(block)
 

@@ -10,7 +10,13 @@ import pytest
 from pydantic import TypeAdapter
 
 from graders_emulator import templating
-from graders_emulator.grading.context import GradingContext, ModelReply, ModelRequest, PythonJob, PythonOutcome
+from graders_emulator.grading.context import (
+    GradingContext,
+    ModelReply,
+    ModelRequest,
+    PythonJob,
+    PythonOutcome,
+)
 from graders_emulator.grading.dispatch import grade
 from graders_emulator.grading.model_names import DEFAULT_ALIASES
 from graders_emulator.grading.result import GradeResult, TokenUsage

@@ -22,7 +22,15 @@ from typing import Any, NoReturn
 from graders_emulator.sandbox import landlock, limits, seccomp
 from graders_emulator.sandbox.limits import SandboxLimits
 from graders_emulator.sandbox.protocol import read_frame
-from graders_emulator.sandbox.syscalls import CLONE_NEWNS, MS_NODEV, MS_NOSUID, PR_SET_PDEATHSIG, mount, prctl, unshare
+from graders_emulator.sandbox.syscalls import (
+    CLONE_NEWNS,
+    MS_NODEV,
+    MS_NOSUID,
+    PR_SET_PDEATHSIG,
+    mount,
+    prctl,
+    unshare,
+)
 
 GRADER_FILE = "<grader>"
 DETAILS_MAX = 8000  # characters of error text returned to the user

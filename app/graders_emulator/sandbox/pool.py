@@ -64,6 +64,11 @@ class SandboxPool:
             asyncio.create_task(self._keep_slot(i), name=f"sandbox-slot-{i}") for i in range(self.size)
         ]
 
+    async def wait_started(self) -> None:
+        """Return once the first worker is warm (or failed to start): protections() is then known."""
+        await self.start()
+        await self._first_attempt.wait()
+
     async def close(self) -> None:
         """Stop every zygote (their children die with them) and remove their directories."""
         self._closed = True

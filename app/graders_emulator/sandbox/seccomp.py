@@ -6,7 +6,14 @@ import ctypes
 import errno
 import os
 
-from graders_emulator.sandbox.syscalls import PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER, check, libc, prctl
+from graders_emulator.sandbox.syscalls import (
+    PR_SET_NO_NEW_PRIVS,
+    PR_SET_SECCOMP,
+    SECCOMP_MODE_FILTER,
+    check,
+    libc,
+    prctl,
+)
 
 CLONE_THREAD = 0x00010000
 

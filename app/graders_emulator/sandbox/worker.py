@@ -16,7 +16,9 @@ from graders_emulator.sandbox.protocol import ProtocolError, encode, read_frame_
 MARKER = "--graders-emulator-sandbox"  # in every zygote's (and child's) command line, for ps and tests
 START_TIMEOUT_S = 120.0
 _PASSED_THROUGH = ("HOME", "NLTK_DATA")  # paths, not secrets: NLTK finds its data through them
-_BOOT = "import sys; sys.path.insert(0, {root!r}); from graders_emulator.sandbox.supervisor import main; main()"
+_BOOT = (
+    "import sys; sys.path.insert(0, {root!r}); from graders_emulator.sandbox.supervisor import main; main()"
+)
 
 
 class WorkerLost(Exception):

@@ -1,0 +1,572 @@
+"""The library face: OpenAI's grading semantics without a server (run, validate, Grader, Result, Sandbox).
+
+Everything here goes through the same `service` functions as `POST /run` and `/validate`, so a body
+from `run()` is the body the server answers. The async work (the python sandbox pool, model clients)
+lives on one private event loop in a daemon thread, the *portal*: sync calls block on it, async calls
+await it from the caller's loop, and the pools it owns are closed at interpreter exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType, TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import orjson
+
+from graders_emulator import service, templating, validation
+from graders_emulator.errors import JSON_PARSE_MESSAGE, ApiError
+from graders_emulator.grading.context import (
+    GradingContext,
+    ModelClient,
+    PythonJob,
+    PythonOutcome,
+    SandboxRunner,
+)
+from graders_emulator.grading.dispatch import grade
+from graders_emulator.grading.result import GradeResult
+from graders_emulator.runtime import build_runtime, build_sandbox
+from graders_emulator.schemas.requests import ValidateGraderRequest
+from graders_emulator.settings import Settings
+
+if TYPE_CHECKING:
+    from graders_emulator.emulation.state import EmulationState
+    from graders_emulator.schemas.graders import Grader as WireGrader
+
+T = TypeVar("T")
+
+# A grader as users hold it: a dict (OpenAI's grader JSON), its JSON text, a path to a JSON file, or
+# an openai SDK grader object (anything with `model_dump`).
+GraderSpec = Mapping[str, Any] | str | Path | Any
+
+DEFAULT_CONCURRENCY = 64  # samples of one grade_many call in flight at once (python and model graders)
+_MODEL_GRADERS = frozenset({"score_model", "label_model"})
+
+
+class GraderError(ValueError):
+    """An invalid grader or request: the 400 that `POST /run` or `/validate` would answer."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        status: int = 400,
+        type: str = "invalid_request_error",
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code
+        self.status = status
+        self.type = type
+
+    @classmethod
+    def from_api_error(cls, error: ApiError) -> GraderError:
+        return cls(error.message, param=error.param, code=error.code, status=error.status, type=error.type)
+
+    def envelope(self) -> dict[str, Any]:
+        """OpenAI's error envelope, as the server would send it."""
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+
+@dataclass(frozen=True)
+class Result:
+    """One graded sample: the reward, the sub-rewards of a multi grader and the error flags raised.
+
+    `flags` lists the raised error flags (e.g. `python_grader_runtime_error`) in the order raised;
+    `details` maps a flag to its explanation where there is one. `to_wire()` is the `POST /run` body.
+    """
+
+    reward: float
+    sub_rewards: Mapping[str, float]
+    flags: tuple[str, ...]
+    details: Mapping[str, str]
+    token_usage: Mapping[str, int] | int | None
+    sampled_model_name: str | None
+    execution_time: float
+    name: str
+    type: str
+    _grader: WireGrader = field(repr=False, compare=False)
+    _result: GradeResult = field(repr=False, compare=False)
+    _profile: service.Profile = field(repr=False, compare=False)
+
+    @property
+    def failed(self) -> bool:
+        """True when any error flag was raised (the reward is then 0.0)."""
+        return bool(self.flags)
+
+    def to_wire(self) -> dict[str, Any]:
+        """The exact body `POST /run` answers for this sample."""
+        return service.assemble(self._grader, self._result, self.execution_time, self._profile)
+
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def _details(result: GradeResult) -> Mapping[str, str]:
+    details: dict[str, str] = {}
+    for failure in result.failures:
+        if failure.details is not None:
+            previous = details.get(failure.flag)
+            details[failure.flag] = failure.details if previous is None else f"{previous}; {failure.details}"
+    return MappingProxyType(details)
+
+
+def _result(grader: WireGrader, result: GradeResult, elapsed: float, profile: service.Profile) -> Result:
+    # Most results raise nothing and have no sub-rewards: they share one empty mapping.
+    subs = result.sub_rewards
+    usage = result.token_usage
+    return Result(
+        reward=float(result.reward),
+        sub_rewards=MappingProxyType({key: float(value) for key, value in subs.items()}) if subs else _EMPTY,
+        flags=tuple(dict.fromkeys(result.failed_flags)) if result.failures else (),
+        details=_details(result) if result.failures else _EMPTY,
+        token_usage=None if usage is None else (usage.total_tokens if profile == "spec" else usage.as_wire()),
+        sampled_model_name=result.sampled_model_name,
+        execution_time=elapsed,
+        name=grader.name or "",
+        type=grader.type,
+        _grader=grader,
+        _result=result,
+        _profile=profile,
+    )
+
+
+# --- the portal: one private event loop for everything async --------------------------------------
+
+
+class _Portal:
+    """A daemon thread running the event loop that owns sandbox pools and model clients."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=loop.run_forever, name="graders-emulator-portal", daemon=True
+                )
+                thread.start()
+                self._loop, self._thread = loop, thread
+                atexit.register(_close_at_exit)
+            return self._loop
+
+    def submit(self, coroutine: Coroutine[Any, Any, T]) -> Future[T]:
+        loop = self._running_loop()
+        if threading.current_thread() is self._thread:
+            coroutine.close()
+            raise RuntimeError("graders_emulator: a sync call was made from inside the library's own loop")
+        return asyncio.run_coroutine_threadsafe(coroutine, loop)
+
+    def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run on the portal and wait (sync callers)."""
+        return self.submit(coroutine).result()
+
+    async def acall(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run on the portal and await it from the caller's own loop (async callers)."""
+        return await asyncio.wrap_future(self.submit(coroutine))
+
+    def stop(self) -> None:
+        with self._lock:
+            loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
+        if loop is not None and thread is not None:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=5)
+
+
+_PORTAL = _Portal()
+
+
+# --- sandboxes ---------------------------------------------------------------------------------
+
+
+class Sandbox:
+    """A python-grader sandbox pool you size and close yourself.
+
+    While its `with` (or `async with`) block runs it is the sandbox every `Grader` and `run()` uses
+    unless one was given `sandbox=` explicitly. Without any, a default pool starts lazily on the first
+    python grader and closes at interpreter exit. Limits default to the Settings' (`python_*`).
+    """
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        *,
+        timeout_s: float | None = None,
+        cpu_s: float | None = None,
+        memory_mb: int | None = None,
+        disk_mb: int | None = None,
+        output_kb: int | None = None,
+        preload: Sequence[str] | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        overrides = {
+            "python_workers": workers,
+            "python_timeout_s": timeout_s,
+            "python_cpu_s": cpu_s,
+            "python_memory_mb": memory_mb,
+            "python_disk_mb": disk_mb,
+            "python_output_kb": output_kb,
+            "python_preload": list(preload) if preload is not None else None,
+        }
+        base = settings if settings is not None else Settings()
+        self.settings = base.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+        self._runner: SandboxRunner = build_sandbox(self.settings)
+        self._started = False
+        self._closed = False
+
+    async def _ensure_started(self) -> None:
+        if self._closed:
+            raise RuntimeError("this Sandbox is closed")
+        if not self._started:
+            self._started = True
+            start = getattr(self._runner, "start", None)
+            if start is not None:
+                await start()
+
+    async def run(self, job: PythonJob) -> PythonOutcome:
+        """Run one job (this makes a Sandbox a SandboxRunner)."""
+        await self._ensure_started()
+        return await self._runner.run(job)
+
+    def protections(self) -> dict[str, object]:
+        """What the workers enforce (as `/readyz` reports it)."""
+        protections = getattr(self._runner, "protections", None)
+        return dict(protections()) if protections is not None else {}
+
+    async def _aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        close = getattr(self._runner, "close", None)
+        if self._started and close is not None:
+            await close()
+
+    async def _started_and_warm(self) -> None:
+        await self._ensure_started()
+        wait_started = getattr(self._runner, "wait_started", None)
+        if wait_started is not None:
+            await wait_started()
+
+    def start(self) -> Sandbox:
+        """Start the workers and wait for the first one to be warm."""
+        _PORTAL.call(self._started_and_warm())
+        return self
+
+    def close(self) -> None:
+        _PORTAL.call(self._aclose())
+        _forget(self)
+
+    def __enter__(self) -> Sandbox:
+        self.start()
+        _ACTIVE.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _forget(self)
+        self.close()
+
+    async def __aenter__(self) -> Sandbox:
+        await _PORTAL.acall(self._started_and_warm())
+        _ACTIVE.append(self)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        _forget(self)
+        await _PORTAL.acall(self._aclose())
+
+
+_ACTIVE: list[Sandbox] = []  # the `with Sandbox()` blocks being run, innermost last
+_DEFAULTS: dict[str, Sandbox] = {}  # lazily started pools, one per distinct set of limits
+_DEFAULTS_LOCK = threading.Lock()
+
+
+def _forget(sandbox: Sandbox) -> None:
+    if sandbox in _ACTIVE:
+        _ACTIVE.remove(sandbox)
+
+
+def _default_sandbox(settings: Settings) -> Sandbox:
+    key = json.dumps(
+        [settings.python_graders, settings.python_workers, settings.python_preload, _limits(settings)]
+    )
+    with _DEFAULTS_LOCK:
+        if key not in _DEFAULTS:
+            _DEFAULTS[key] = Sandbox(settings=settings)
+        return _DEFAULTS[key]
+
+
+def _limits(settings: Settings) -> list[Any]:
+    return [
+        settings.python_timeout_s,
+        settings.python_cpu_s,
+        settings.python_memory_mb,
+        settings.python_disk_mb,
+        settings.python_output_kb,
+    ]
+
+
+class _CurrentSandbox:
+    """The runner grading sees: the explicit sandbox, else the innermost active one, else the default."""
+
+    def __init__(self, settings: Settings, explicit: Sandbox | None) -> None:
+        self.settings = settings
+        self.explicit = explicit
+
+    def resolve(self) -> Sandbox:
+        if self.explicit is not None:
+            return self.explicit
+        if _ACTIVE:
+            return _ACTIVE[-1]
+        return _default_sandbox(self.settings)
+
+    async def run(self, job: PythonJob) -> PythonOutcome:
+        return await self.resolve().run(job)
+
+
+def _close_at_exit() -> None:
+    with _DEFAULTS_LOCK:
+        pools = list(_DEFAULTS.values()) + list(_ACTIVE)
+        _DEFAULTS.clear()
+        _ACTIVE.clear()
+
+    async def close_all() -> None:
+        await asyncio.gather(*(pool._aclose() for pool in pools), return_exceptions=True)
+
+    if pools:
+        # Best effort at exit: the pools' processes die with their parent anyway.
+        with contextlib.suppress(Exception):
+            _PORTAL.submit(close_all()).result(timeout=10)
+    _PORTAL.stop()
+
+
+# --- engines: settings, runtime and model answers for one set of options -----------------------
+
+
+class _Engine:
+    """What grading needs for one set of options (settings overrides and a sandbox)."""
+
+    def __init__(self, settings: Settings, sandbox: Sandbox | None) -> None:
+        self.settings = settings
+        self.runtime = build_runtime(settings, _CurrentSandbox(settings, sandbox))
+        self._emulation: EmulationState | None = None
+
+    def models(self) -> ModelClient:
+        """A model client for one sample: canned rules from the config file, or the configured endpoint."""
+        from graders_emulator.emulation.headers import EmulationHeaders
+        from graders_emulator.emulation.state import EmulationState, RequestEmulationState
+
+        if self._emulation is None:
+            self._emulation = EmulationState(self.settings.model_copy(update={"journal_size": 0}))
+        return self._emulation.model_client(RequestEmulationState(None, EmulationHeaders()))
+
+    async def run_body(self, body: dict[str, Any]) -> bytes:
+        try:
+            request = service.parse_run(body, self.runtime)
+        except ApiError as exc:
+            raise GraderError.from_api_error(exc) from None
+        outcome = await service.run(request, self.runtime, self.models())
+        return outcome.body
+
+    def parse_grader(self, grader: Any) -> WireGrader:
+        try:
+            return service.parse_validate({"grader": grader}, self.runtime).grader
+        except ApiError as exc:
+            raise GraderError.from_api_error(exc) from None
+
+
+_ENGINES: dict[str, _Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def _engine(options: Mapping[str, Any], sandbox: Sandbox | None = None) -> _Engine:
+    """The engine of these options (cached: Settings read the environment once per distinct options)."""
+    settings = options.get("settings")
+    overrides = {key: value for key, value in options.items() if key != "settings"}
+    key = json.dumps(
+        [id(settings) if settings is not None else None, id(sandbox), overrides], sort_keys=True, default=str
+    )
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(key)
+        if engine is None:
+            engine = _ENGINES[key] = _Engine(_settings(settings, overrides), sandbox)
+        return engine
+
+
+def _settings(settings: Settings | None, overrides: Mapping[str, Any]) -> Settings:
+    unknown = sorted(set(overrides) - set(Settings.model_fields))
+    if unknown:
+        raise TypeError(f"unknown option(s) {', '.join(unknown)}: options are Settings fields")
+    if settings is None:
+        return Settings(**overrides)
+    return Settings(**{**settings.model_dump(exclude_unset=True), **overrides})
+
+
+def _grader_json(grader: GraderSpec) -> Any:
+    """The grader as a JSON value, from any of the forms users hold it in."""
+    if isinstance(grader, Grader):
+        return grader.wire
+    if isinstance(grader, Mapping):
+        return dict(grader)
+    if hasattr(grader, "model_dump"):
+        return grader.model_dump(exclude_none=True)
+    if isinstance(grader, str) and grader.lstrip().startswith("{"):
+        return _json(grader, "the grader text")
+    if isinstance(grader, str | Path):
+        return _json(Path(grader).read_text(encoding="utf-8"), str(grader))
+    return grader  # anything else: the parser answers what the server would
+
+
+def _json(text: str, where: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise GraderError(f"{JSON_PARSE_MESSAGE.split(' (HINT')[0]} ({where}: {exc})") from None
+
+
+def _json_item(item: Any) -> Any:
+    """The item as the server would receive it: JSON values only (numpy scalars and arrays allowed)."""
+    if item is None or isinstance(item, str | int | float | bool):
+        return item
+    try:
+        return orjson.loads(orjson.dumps(item, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS))
+    except TypeError as exc:
+        raise GraderError(f"Invalid type for 'item': {exc}.", param="item", code="invalid_type") from None
+
+
+def _check_sample(model_sample: Any) -> str:
+    if not isinstance(model_sample, str):
+        kind = {dict: "an object", list: "an array", bool: "a boolean", type(None): "null"}.get(
+            type(model_sample), "a number" if isinstance(model_sample, int | float) else "another type"
+        )
+        raise GraderError(
+            f"Invalid type for 'model_sample': expected a string, but got {kind} instead.",
+            param="model_sample",
+            code="invalid_type",
+        )
+    return model_sample
+
+
+# --- the public face ---------------------------------------------------------------------------
+
+
+def run(grader: GraderSpec, model_sample: str, item: Any = None, **options: Any) -> dict[str, Any]:
+    """Grade one sample: the exact body `POST /v1/fine_tuning/alpha/graders/run` answers.
+
+    `options` are Settings fields (`response_profile="spec"`, `seed=1`, `config="rules.yaml"`, ...)
+    or `settings=Settings(...)`; `sandbox=Sandbox(...)` picks the python-grader sandbox.
+    Raises GraderError for what the server answers with a 400.
+    """
+    sandbox = options.pop("sandbox", None)
+    body: dict[str, Any] = {"grader": _grader_json(grader), "model_sample": model_sample}
+    if item is not None:
+        body["item"] = item
+    return orjson.loads(_PORTAL.call(_engine(options, sandbox).run_body(body)))  # type: ignore[no-any-return]
+
+
+def validate(grader: GraderSpec, **options: Any) -> dict[str, Any]:
+    """Validate a grader: the exact body `POST /v1/fine_tuning/alpha/graders/validate` answers."""
+    engine = _engine(options)
+    request = ValidateGraderRequest(grader=engine.parse_grader(_grader_json(grader)))
+    return orjson.loads(service.validate(request, engine.runtime))  # type: ignore[no-any-return]
+
+
+class Grader:
+    """A grader validated and compiled once, then applied to many samples.
+
+    `grade` / `grade_many` block; `agrade` / `agrade_many` are their async forms. Rows of
+    `grade_many` are `(model_sample, item)` pairs. Python graders run in the current Sandbox; model
+    graders answer from the canned rules (`config=`) or the endpoint in `model_base_url`.
+    """
+
+    def __init__(
+        self,
+        grader: GraderSpec,
+        *,
+        sandbox: Sandbox | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        **options: Any,
+    ) -> None:
+        self._engine = _engine(options, sandbox)
+        self._model = self._engine.parse_grader(_grader_json(grader))
+        self.wire: dict[str, Any] = validation.to_wire(self._model)
+        self.type: str = self._model.type
+        self.name: str | None = self._model.name
+        self.concurrency = max(1, concurrency)
+        self._waits = _waits_on_io(self.wire)
+        self._shared_models: ModelClient | None = None
+
+    def __repr__(self) -> str:
+        return f"Grader(type={self.type!r}, name={self.name!r})"
+
+    @property
+    def settings(self) -> Settings:
+        return self._engine.settings
+
+    def grade(self, model_sample: str, item: Any = None) -> Result:
+        return _PORTAL.call(self._grade(model_sample, item))
+
+    async def agrade(self, model_sample: str, item: Any = None) -> Result:
+        return await _PORTAL.acall(self._grade(model_sample, item))
+
+    def grade_many(self, rows: Iterable[tuple[str, Any]]) -> list[Result]:
+        return _PORTAL.call(self._grade_many(list(rows)))
+
+    async def agrade_many(self, rows: Iterable[tuple[str, Any]]) -> list[Result]:
+        return await _PORTAL.acall(self._grade_many(list(rows)))
+
+    # --- on the portal
+
+    def _models(self) -> ModelClient:
+        if self._waits:
+            return self._engine.models()  # a fresh client per sample: rules count their uses per call
+        if self._shared_models is None:
+            self._shared_models = self._engine.models()
+        return self._shared_models
+
+    async def _grade(self, model_sample: str, item: Any) -> Result:
+        sample, item = _check_sample(model_sample), _json_item(item)
+        runtime = self._engine.runtime
+        started = time.perf_counter()
+        grader = validation.with_names(self._model, runtime.new_name)
+        context = GradingContext(runtime.sandbox, self._models(), runtime.embedder, runtime.model_aliases)
+        result = await grade(grader, templating.namespaces(item, sample), context)
+        return _result(grader, result, time.perf_counter() - started, runtime.profile)
+
+    async def _grade_many(self, rows: list[tuple[str, Any]]) -> list[Result]:
+        if not self._waits:  # deterministic graders never suspend: no task per sample
+            return [await self._grade(sample, item) for sample, item in rows]
+        limit = asyncio.Semaphore(self.concurrency)
+
+        async def bounded(sample: str, item: Any) -> Result:
+            async with limit:
+                return await self._grade(sample, item)
+
+        return list(await asyncio.gather(*(bounded(sample, item) for sample, item in rows)))
+
+
+def _waits_on_io(wire: Mapping[str, Any]) -> bool:
+    """Whether grading this grader waits on a sandbox or a model (else it is pure CPU, in-process)."""
+    if wire.get("type") == "python" or wire.get("type") in _MODEL_GRADERS:
+        return True
+    if wire.get("type") == "text_similarity" and wire.get("evaluation_metric") == "cosine":
+        return True  # a configured embeddings endpoint is I/O
+    graders = wire.get("graders")
+    return isinstance(graders, Mapping) and any(_waits_on_io(sub) for sub in graders.values())

@@ -37,7 +37,7 @@ _UPLOAD_DOC: dict[str, Any] = {
 async def _upload(request: Request) -> tuple[str, str, bytes]:
     """(filename, purpose, content) of a multipart upload, with OpenAI's 400s for what is missing."""
     content_type = request.headers.get("content-type", "")
-    if not content_type.startswith("multipart/form-data"):
+    if not content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         raise BadRequest(
             "Invalid Content-Type header: the upload must be sent as multipart/form-data.",
             code="invalid_value",

@@ -9,13 +9,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     LANG=C.UTF-8
 
-# System packages: Debian's WordNet 3.0 for METEOR (never downloaded at run time) and libseccomp2 for
+# System packages: Debian's WordNet 3.0 for METEOR (never downloaded at run time), with index.sense
+# (wordnet-sense-index) so that nltk's own WordNetCorpusReader works on the copy too, and libseccomp2 for
 # the python-grader sandbox (pyseccomp loads it with ctypes). No recommends: they pull tcl/tk and the GUI.
 # DL3008 (unpinned apt versions): the base tag follows Debian point releases, and the mirror drops the
-# superseded version of a pinned package, which would break the build; these two packages change rarely.
+# superseded version of a pinned package, which would break the build; these packages change rarely.
 # hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends wordnet-base libseccomp2 \
+ && apt-get install -y --no-install-recommends wordnet-base wordnet-sense-index libseccomp2 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --create-home --home-dir /home/grader \
             --shell /usr/sbin/nologin grader
@@ -50,7 +51,8 @@ WORKDIR /home/grader
 # Numeric, so that Kubernetes' runAsNonRoot can verify it (10001 = grader).
 USER 10001:10001
 RUN python -c "from graders_emulator.metrics import wordnet; r = wordnet.load_wordnet(); print(wordnet.status(), len(r.synset('dog.n.01').lemma_names()))" \
- && test -f "$GRADERS_EMULATOR_NLTK_DATA/corpora/wordnet/lexnames"
+ && test -f "$GRADERS_EMULATOR_NLTK_DATA/corpora/wordnet/lexnames" \
+ && test -f "$GRADERS_EMULATOR_NLTK_DATA/corpora/wordnet/index.sense"
 
 EXPOSE 8000
 

@@ -18,16 +18,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[python-graders,dev]'
 	touch $@
 
-# METEOR needs WordNet 3.0, never downloaded at run time: Debian's wordnet-base (root + apt), or an
-# existing NLTK data dir. The emulator finds either by itself.
+# METEOR needs WordNet 3.0, never downloaded at run time: Debian's wordnet-base plus wordnet-sense-index
+# (index.sense, which nltk's stock WordNetCorpusReader and the tests need), or an NLTK data dir that has
+# both. The emulator finds either by itself.
+WORDNET_PACKAGES := wordnet-base wordnet-sense-index
+
 wordnet:
-	@if [ -f /usr/share/wordnet/data.noun ] || $(BIN)/python -c "import nltk; nltk.data.find('corpora/wordnet')" 2>/dev/null; then \
-	  echo "WordNet: found"; \
+	@if [ -f /usr/share/wordnet/data.noun ] && [ -f /usr/share/wordnet/index.sense ]; then \
+	  echo "WordNet: found in /usr/share/wordnet"; \
+	elif $(BIN)/python -c "import nltk; nltk.data.find('corpora/wordnet/data.noun'); nltk.data.find('corpora/wordnet/index.sense')" 2>/dev/null; then \
+	  echo "WordNet: found in an NLTK data dir"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  (apt-get install -y -qq --no-install-recommends wordnet-base >/dev/null 2>&1 || \
-	   (apt-get update -qq && apt-get install -y -qq --no-install-recommends wordnet-base >/dev/null)) && echo "WordNet: installed wordnet-base"; \
+	  (apt-get install -y -qq --no-install-recommends $(WORDNET_PACKAGES) >/dev/null 2>&1 || \
+	   (apt-get update -qq && apt-get install -y -qq --no-install-recommends $(WORDNET_PACKAGES) >/dev/null)) && echo "WordNet: installed $(WORDNET_PACKAGES)"; \
 	else \
-	  echo "WordNet is missing: run 'sudo apt-get install wordnet-base' (or 'python -m nltk.downloader wordnet')"; exit 1; \
+	  echo "WordNet is missing: run 'sudo apt-get install $(WORDNET_PACKAGES)' (or 'python -m nltk.downloader wordnet')"; exit 1; \
 	fi
 
 node: $(NODE_STAMP)

@@ -85,8 +85,7 @@ async def grade_file(options: BatchOptions) -> Summary:
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
-        if hasattr(sandbox, "close"):
-            await sandbox.close()
+        await sandbox.close()
         bar.close()
     return summary
 
@@ -165,10 +164,9 @@ class _Driver:
         self.warm = True
         started = time.perf_counter()
         await self.sandbox.run(PythonJob(WARM_UP_SOURCE, {"output_text": ""}, None))
-        protections = getattr(self.sandbox, "protections", None)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + WARM_UP_TIMEOUT_S
-        while callable(protections) and _warm(protections()) < self.jobs and loop.time() < deadline:
+        while _warm(self.sandbox.protections()) < self.jobs and loop.time() < deadline:
             await asyncio.sleep(0.05)
         self.warm_up_s = time.perf_counter() - started
 

@@ -60,7 +60,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="YAML file of canned model answers and defaults")
     parser.add_argument("--profile", dest="response_profile", choices=["real", "spec"], help="response shape")
     parser.add_argument("--seed", type=int, help="seed for generated names and default model answers")
-    parser.add_argument("--strict", dest="strict_graders", action="store_true", default=None)
+    parser.add_argument(
+        "--strict",
+        dest="strict_graders",
+        action="store_true",
+        default=None,
+        help="reject unknown keys inside graders (a 400 naming the key); by default they are ignored, as by the API",
+    )
 
 
 def dispatch(args: argparse.Namespace) -> int:
@@ -137,8 +143,7 @@ async def _run_one(settings: Settings, body: dict[str, Any]) -> int:
         _print(exc.envelope())
         return 1
     finally:
-        if hasattr(sandbox, "close"):
-            await sandbox.close()
+        await sandbox.close()
     assert result.body is not None
     _print(result.body)
     return 0

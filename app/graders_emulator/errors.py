@@ -1,10 +1,15 @@
-"""OpenAI's error envelope: the one place where failures become HTTP answers."""
+"""OpenAI's error envelope: the one place where failures become HTTP answers.
+
+Every error the emulator answers is an `ApiError` (injected fault statuses included, as
+`InjectedError`), serialised here only: `error_response` for FastAPI's handlers, `send_error` for
+pure-ASGI layers. `schemas/errors.py` declares the same envelope for the OpenAPI document.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
@@ -13,6 +18,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
+from starlette.types import Send
 
 JSON_PARSE_MESSAGE = (
     "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your "
@@ -29,11 +35,12 @@ NO_KEY_MESSAGE = (
 
 
 class ApiError(Exception):
-    """An HTTP error in OpenAI's envelope. Subclasses change only what differs."""
+    """An HTTP error in OpenAI's envelope. The class sets the defaults (status, type, code);
+    subclasses change only what differs, and an instance only what its constructor is given."""
 
-    status: ClassVar[int] = 400
-    type: ClassVar[str] = "invalid_request_error"
-    default_code: ClassVar[str | None] = None
+    status: int = 400
+    type: str = "invalid_request_error"
+    code: str | None = None
 
     def __init__(
         self,
@@ -46,11 +53,15 @@ class ApiError(Exception):
         super().__init__(message)
         self.message = message
         self.param = param
-        self.code = code if code is not None else self.default_code
+        if code is not None:
+            self.code = code
         self.headers = dict(headers or {})
 
     def envelope(self) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+    def body(self) -> bytes:
+        return orjson.dumps(self.envelope())
 
 
 class BadRequest(ApiError):
@@ -71,12 +82,12 @@ class MethodNotAllowed(ApiError):
 
 class PayloadTooLarge(ApiError):
     status = 413
-    default_code = "request_too_large"
+    code = "request_too_large"
 
 
 class UnsupportedMediaType(ApiError):
     status = 415
-    default_code = "unsupported_media_type"
+    code = "unsupported_media_type"
 
 
 class ServerError(ApiError):
@@ -84,9 +95,89 @@ class ServerError(ApiError):
     type = "server_error"
 
 
+# --- injected statuses (fault injection) ----------------------------------------------------------
+
+# Status -> (type, code, message) as OpenAI words them; statuses not listed fall back by class.
+_INJECTED: dict[int, tuple[str, str | None, str]] = {
+    400: ("invalid_request_error", None, "Bad request (injected by the emulator)."),
+    401: (
+        "invalid_request_error",
+        "invalid_api_key",
+        "Incorrect API key provided (injected by the emulator).",
+    ),
+    403: (
+        "permission_error",
+        None,
+        "You are not allowed to perform this request (injected by the emulator).",
+    ),
+    404: ("invalid_request_error", None, "Not found (injected by the emulator)."),
+    408: ("timeout_error", None, "Request timed out (injected by the emulator)."),
+    409: ("conflict_error", None, "The request conflicted with another request (injected by the emulator)."),
+    422: ("invalid_request_error", None, "Unprocessable request (injected by the emulator)."),
+    429: (
+        "requests",
+        "rate_limit_exceeded",
+        "Rate limit reached for requests (injected by the emulator). Please try again in {retry}.",
+    ),
+    500: (
+        "server_error",
+        None,
+        "The server had an error while processing your request. Sorry about that! (injected by the emulator)",
+    ),
+    502: ("server_error", None, "Bad gateway (injected by the emulator)."),
+    503: ("server_error", None, "The server is overloaded or not ready yet (injected by the emulator)."),
+    504: ("server_error", None, "Gateway timeout (injected by the emulator)."),
+}
+_INJECTED_SERVER_ERROR = ("server_error", None, "Injected server error.")
+_INJECTED_CLIENT_ERROR = ("invalid_request_error", None, "Injected error.")
+
+# The statuses the official SDKs retry unless `x-should-retry` says otherwise.
+RETRYABLE_STATUSES = frozenset({408, 409, 429})
+
+
+def is_retryable(status: int) -> bool:
+    """Whether the official SDKs retry this status by default."""
+    return status in RETRYABLE_STATUSES or status >= 500
+
+
+class InjectedError(ApiError):
+    """An HTTP status that fault injection asked for, typed and worded the way OpenAI sends it."""
+
+    def __init__(
+        self,
+        status: int,
+        *,
+        retry_after_ms: int | None = None,
+        message: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        fallback = _INJECTED_SERVER_ERROR if status >= 500 else _INJECTED_CLIENT_ERROR
+        type_, code, text = _INJECTED.get(status, fallback)
+        retry = f"{retry_after_ms}ms" if retry_after_ms is not None else "a moment"
+        super().__init__(message or text.format(retry=retry), code=code, headers=headers)
+        self.status = status
+        self.type = type_
+
+
+# --- serialising ----------------------------------------------------------------------------------
+
+
 def error_response(error: ApiError, extra_headers: Mapping[str, str] | None = None) -> Response:
+    """The error as a Starlette response (for FastAPI's exception handlers)."""
     headers = {**error.headers, **(extra_headers or {})}
-    return Response(orjson.dumps(error.envelope()), error.status, headers, media_type="application/json")
+    return Response(error.body(), error.status, headers, media_type="application/json")
+
+
+async def send_error(send: Send, error: ApiError) -> None:
+    """Answer the error from a pure-ASGI layer: the same status, headers and bytes as `error_response`."""
+    body = error.body()
+    headers = [
+        *((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in error.headers.items()),
+        (b"content-length", str(len(body)).encode()),
+        (b"content-type", b"application/json"),
+    ]
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 # --- pydantic ValidationError -> OpenAI's 400 ------------------------------------------------------
@@ -281,9 +372,9 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
             headers={"Allow": allow} if allow else None,
         )
         return error_response(error)
-    generic = ApiError(str(exc.detail))
-    generic.status = exc.status_code  # type: ignore[misc]
-    return error_response(generic, exc.headers)
+    generic = ApiError(str(exc.detail), headers=exc.headers)
+    generic.status = exc.status_code
+    return error_response(generic)
 
 
 def install_error_handlers(app: FastAPI) -> None:

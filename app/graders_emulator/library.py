@@ -26,6 +26,7 @@ import orjson
 from graders_emulator import service, templating, validation
 from graders_emulator.errors import JSON_PARSE_MESSAGE, ApiError
 from graders_emulator.grading.context import (
+    BaseSandbox,
     GradingContext,
     ModelClient,
     PythonJob,
@@ -235,9 +236,7 @@ class Sandbox:
             raise RuntimeError("this Sandbox is closed")
         if not self._started:
             self._started = True
-            start = getattr(self._runner, "start", None)
-            if start is not None:
-                await start()
+            await self._runner.start()
 
     async def run(self, job: PythonJob) -> PythonOutcome:
         """Run one job (this makes a Sandbox a SandboxRunner)."""
@@ -246,16 +245,14 @@ class Sandbox:
 
     def protections(self) -> dict[str, object]:
         """What the workers enforce (as `/readyz` reports it)."""
-        protections = getattr(self._runner, "protections", None)
-        return dict(protections()) if protections is not None else {}
+        return dict(self._runner.protections())
 
     async def _aclose(self) -> None:
         if self._closed:
             return
         self._closed = True
-        close = getattr(self._runner, "close", None)
-        if self._started and close is not None:
-            await close()
+        if self._started:
+            await self._runner.close()
 
     async def _started_and_warm(self) -> None:
         await self._ensure_started()
@@ -323,8 +320,11 @@ def _limits(settings: Settings) -> list[Any]:
     ]
 
 
-class _CurrentSandbox:
-    """The runner grading sees: the explicit sandbox, else the innermost active one, else the default."""
+class _CurrentSandbox(BaseSandbox):
+    """The runner grading sees: the explicit sandbox, else the innermost active one, else the default.
+
+    Its lifecycle is the resolved sandbox's own (started lazily, closed at exit): start/close are no-ops.
+    """
 
     def __init__(self, settings: Settings, explicit: Sandbox | None) -> None:
         self.settings = settings
@@ -339,6 +339,9 @@ class _CurrentSandbox:
 
     async def run(self, job: PythonJob) -> PythonOutcome:
         return await self.resolve().run(job)
+
+    def protections(self) -> dict[str, object]:
+        return self.resolve().protections()
 
 
 def _close_at_exit() -> None:

@@ -50,15 +50,13 @@ def _telemetry(settings: Settings) -> dict[str, Any]:
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     sandbox = app.state.sandbox
-    if hasattr(sandbox, "start"):
-        await sandbox.start()  # returns at once; workers warm in the background
+    await sandbox.start()  # returns at once; workers warm in the background
     # WordNet takes 1-3 s to load: do it off the request path so that meteor's first call is warm.
     threading.Thread(target=wordnet.warm_up, name="wordnet-warm-up", daemon=True).start()
     try:
         yield
     finally:
-        if hasattr(sandbox, "close"):
-            await sandbox.close()
+        await sandbox.close()
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

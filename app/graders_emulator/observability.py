@@ -121,9 +121,7 @@ class SandboxCollector(Collector):
         self.app = app
 
     def collect(self) -> Iterator[Metric]:
-        sandbox = getattr(self.app.state, "sandbox", None)
-        protections = getattr(sandbox, "protections", None)
-        found: dict[str, Any] = dict(protections()) if callable(protections) else {"mode": "disabled"}
+        found: dict[str, Any] = dict(self.app.state.sandbox.protections())
         yield GaugeMetricFamily(
             "graders_emulator_sandbox_workers", "Python sandbox workers configured.", found.get("workers", 0)
         )

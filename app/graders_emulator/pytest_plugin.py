@@ -33,7 +33,8 @@ to the in-process server as to `graders-emulator serve`):
 - `--graders-emulator-profile real|spec` [graders_emulator_profile]: response shape;
 - `--graders-emulator-python-workers N` [graders_emulator_python_workers]: python sandbox size;
 - `--graders-emulator-seed N` [graders_emulator_seed]: seed of generated names and default answers;
-- `--graders-emulator-url URL` [graders_emulator_url]: use a running emulator instead;
+- `--graders-emulator-url URL` [graders_emulator_url]: use a running emulator instead: its root
+  (`http://127.0.0.1:8000`) or the `/v1` URL that `graders-emulator serve` prints;
 - `--graders-emulator-api-key KEY` [graders_emulator_api_key]: the key clients send;
 - `--graders-emulator-control-token TOKEN` [graders_emulator_control_token]: for a protected control plane.
 
@@ -107,6 +108,8 @@ if TYPE_CHECKING:  # the plugin loads in every pytest run: keep its import cheap
     import httpx
     import openai
 
+    from graders_emulator.grading.context import SandboxRunner
+
 DEFAULT_API_KEY = "sk-graders-emulator-pytest"
 SETTLE_TIMEOUT_S = 30.0
 OPTIONS = {  # --graders-emulator-<name> and the ini key graders_emulator_<name>
@@ -114,7 +117,7 @@ OPTIONS = {  # --graders-emulator-<name> and the ini key graders_emulator_<name>
     "profile": "response shape: real (default) or spec",
     "python-workers": "python sandbox workers of the in-process emulator",
     "seed": "seed of generated grader names and default model answers",
-    "url": "use a running emulator at this URL (each xdist worker in its own session)",
+    "url": "use a running emulator at this URL, its root or the /v1 URL `serve` prints (each xdist worker in its own session)",
     "api-key": "the API key clients send",
     "control-token": "bearer token of the control plane, when the emulator requires one",
 }
@@ -149,7 +152,7 @@ class GradersEmulator:
     ) -> None:
         import httpx
 
-        self.url = url.rstrip("/")
+        self.url = server_root(url)
         self.session = session
         scope = f"/_emulator/sessions/{session}" if session else ""
         self.base_url = f"{self.url}{scope}/v1"
@@ -250,6 +253,11 @@ class GradersEmulator:
         return response.json()
 
 
+def server_root(url: str) -> str:
+    """The emulator's root URL from its root or its API URL (`.../v1`, what `serve` prints)."""
+    return url.rstrip("/").removesuffix("/v1")
+
+
 def _without_none(values: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
 
@@ -266,17 +274,19 @@ def _settings(config: pytest.Config) -> Any:
     return Settings(port=0, **_without_none(given))
 
 
-def _let_sandbox_settle(sandbox: Any, timeout_s: float = SETTLE_TIMEOUT_S) -> None:
+def _let_sandbox_settle(sandbox: SandboxRunner, timeout_s: float = SETTLE_TIMEOUT_S) -> None:
     """Wait (bounded) for python workers still starting: stopping the server in the middle of a
     worker's start-up leaves a process transport to the garbage collector, a ResourceWarning that
     `-W error` runs turn into an error at the end of a short session."""
     import time
 
-    protections = getattr(sandbox, "protections", None)
     deadline = time.monotonic() + timeout_s
-    while callable(protections) and time.monotonic() < deadline:
-        found = protections()
-        if found.get("warm", 0) >= found.get("workers", 0) or found.get("mode") == "disabled":
+    while time.monotonic() < deadline:
+        found = sandbox.protections()
+        warm, workers = found.get("warm", 0), found.get("workers", 0)
+        if found.get("mode") == "disabled" or not (isinstance(warm, int) and isinstance(workers, int)):
+            return
+        if warm >= workers:
             return
         time.sleep(0.05)
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from graders_emulator.grading.context import PythonJob, PythonOutcome
+from graders_emulator.grading.context import BaseSandbox, PythonJob, PythonOutcome
 from graders_emulator.main import create_app
 from graders_emulator.settings import Settings
 
@@ -26,7 +26,7 @@ STRING_CHECK = {
 PYTHON = {"type": "python", "name": "p", "source": "def grade(s, i): return 1"}
 
 
-class ExplodingSandbox:
+class ExplodingSandbox(BaseSandbox):
     """A bug in a dependency: the emulator must answer a 500 envelope and keep serving."""
 
     async def run(self, job: PythonJob) -> PythonOutcome:

@@ -16,12 +16,12 @@ from graders_emulator.testing import RunningServer
 
 from .support import (
     AUTH,
-    FRAGMENT_PATH,
     GPT_4O_SNAPSHOT,
     METADATA_KEYS,
     REAL_ERROR_KEYS,
     REQUEST_ID,
     RESPONSE_KEYS,
+    RUN_EXAMPLE_PATH,
     RUN_PATH,
     TOKEN_USAGE_KEYS,
     VALIDATE_PATH,
@@ -139,7 +139,7 @@ def test_openai_schema_accepts_default_answers_but_token_usage(emulator: Running
 def test_openai_example_response_has_our_shape() -> None:
     """The captured live answer next to the fragment (run-example-response.json) has CONTRACT §2's key
     order and token-usage object, so the assertions of this suite describe the live API."""
-    example = json.loads((FRAGMENT_PATH.parent / "run-example-response.json").read_text())
+    example = json.loads(RUN_EXAMPLE_PATH.read_text())
     assert tuple(example) == RESPONSE_KEYS
     assert tuple(example["metadata"]) == METADATA_KEYS
     assert tuple(example["metadata"]["token_usage"]) == TOKEN_USAGE_KEYS

@@ -19,7 +19,7 @@ import pytest
 
 from graders_emulator.testing import RunningServer
 
-from .support import FRAGMENT_PATH, fragment
+from .support import FRAGMENT_PATH
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 # CI's budget; a fuzzing run raises it, e.g. `SCHEMATHESIS_EXAMPLES=500 pytest tests/contract/test_schemathesis.py`.
@@ -87,7 +87,6 @@ def test_openai_fragment(spec_emulator: RunningServer, tmp_path: Path) -> None:
     a known spec defect, reference/clients.md); the spec documents only 200s, so status-code checks do
     not apply and its 400s (e.g. for its one-grader `multi.graders`, also a known defect) are correct.
     """
-    fragment()  # fails with a clear message when ../shared is missing
     output = _schemathesis(
         [
             str(FRAGMENT_PATH),

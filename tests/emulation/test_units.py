@@ -9,10 +9,10 @@ import pytest
 
 from graders_emulator.emulation import headers
 from graders_emulator.emulation.canned import CannedModelClient, Overrides, default_content, estimate_usage
-from graders_emulator.emulation.envelopes import is_retryable, status_envelope
 from graders_emulator.emulation.journal import Journal, JournalQuery, mask_secret, masked_headers
 from graders_emulator.emulation.rules import CallView, ModelRule, item_value, message_text, model_misses
 from graders_emulator.emulation.store import Scope
+from graders_emulator.errors import InjectedError, is_retryable
 from graders_emulator.grading.context import ModelRequest
 
 REQUEST = ModelRequest(
@@ -140,7 +140,8 @@ def test_journal_is_bounded_and_filtered_by_session() -> None:
         (429, "requests", True),
         (599, "server_error", True),
     ],
+    ids=["400", "408", "429", "599"],
 )
 def test_status_envelopes(status: int, type_: str, retryable: bool) -> None:
-    assert status_envelope(status)["error"]["type"] == type_
+    assert InjectedError(status).envelope()["error"]["type"] == type_
     assert is_retryable(status) is retryable

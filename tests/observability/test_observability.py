@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from graders_emulator.grading.context import BaseSandbox, PythonJob, PythonOutcome
 from graders_emulator.logs import JsonFormatter
 from graders_emulator.main import create_app
 from graders_emulator.observability import LATENCY_BUCKETS, RequestMetrics, route_label
@@ -26,8 +27,8 @@ EXACT = {
 }
 
 
-class FakeSandbox:
-    async def run(self, job: object) -> object:
+class FakeSandbox(BaseSandbox):
+    async def run(self, job: PythonJob) -> PythonOutcome:
         raise AssertionError("no python graders here")
 
     def protections(self) -> dict[str, object]:
@@ -43,7 +44,7 @@ class FakeSandbox:
 
 @pytest.fixture
 def client() -> Iterator[TestClient]:
-    app = create_app(Settings(port=0), sandbox=FakeSandbox())  # type: ignore[arg-type]
+    app = create_app(Settings(port=0), sandbox=FakeSandbox())
     with TestClient(app) as test_client:
         yield test_client
 

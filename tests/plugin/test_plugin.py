@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 import textwrap
+import time
+from collections.abc import Iterator
 from importlib.metadata import entry_points
 
+import httpx
 import pytest
 
 import graders_emulator.pytest_plugin
@@ -142,3 +149,71 @@ def test_options_are_listed_in_help(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         ["*graders emulator*", "*--graders-emulator-config*", "*--graders-emulator-url*"]
     )
+
+
+@pytest.fixture(scope="module")
+def served_url() -> Iterator[str]:
+    """A real `graders-emulator serve --port 0`: the URL it prints (`http://127.0.0.1:PORT/v1`)."""
+    env = {**os.environ, "GRADERS_EMULATOR_PYTHON_GRADERS": "false"}
+    command = [sys.executable, "-c", "from graders_emulator.cli import main; main()", "serve", "--port", "0"]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()  # the first line, printed once the socket is bound
+        printed = re.search(r"listening on (http://\S+)", line)
+        assert printed is not None, line
+        url = printed.group(1)
+        assert url.endswith("/v1"), url
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # bounded wait until it answers
+            try:
+                if httpx.get(url.removesuffix("/v1") + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("graders-emulator serve did not answer /healthz within 60 s")
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=20)
+        if server.stdout is not None:
+            server.stdout.close()
+
+
+@pytest.mark.parametrize(
+    ("form", "where"),
+    [("printed", "command-line"), ("root", "command-line"), ("printed", "ini"), ("root", "ini")],
+    ids=["v1-url-on-command-line", "root-url-on-command-line", "v1-url-in-ini", "root-url-in-ini"],
+)
+def test_url_option_takes_the_printed_v1_url_or_the_root(
+    pytester: pytest.Pytester, served_url: str, form: str, where: str
+) -> None:
+    """`serve` prints `.../v1`; the plugin takes that as well as the root, and talks to that server."""
+    root = served_url.removesuffix("/v1")
+    given = served_url if form == "printed" else root
+    pytester.makepyfile(
+        test_external=f"""
+        EXACT = {EXACT}
+
+        def test_runs_on_the_given_server(graders_emulator):
+            assert graders_emulator.url == {root!r}
+            assert graders_emulator.base_url.startswith({root!r} + "/_emulator/sessions/pytest-")
+            assert graders_emulator.base_url.endswith("/v1") and "/v1/" not in graders_emulator.base_url
+            result = graders_emulator.client.fine_tuning.alpha.graders.run(
+                grader=EXACT, model_sample="Paris", item={{"answer": "Paris"}}
+            )
+            assert result.reward == 1.0
+            assert [e["status"] for e in graders_emulator.journal()] == [200]
+        """
+    )
+    if where == "ini":
+        pytester.makeini(f"[pytest]\ngraders_emulator_url = {given}\n")
+        result = run(pytester)
+    else:
+        result = run(pytester, f"--graders-emulator-url={given}")
+    result.assert_outcomes(passed=1)

@@ -11,6 +11,7 @@ from pydantic import TypeAdapter
 
 from graders_emulator import templating
 from graders_emulator.grading.context import (
+    BaseSandbox,
     GradingContext,
     ModelReply,
     ModelRequest,
@@ -25,7 +26,7 @@ from graders_emulator.schemas.graders import AnyGrader
 GRADER = TypeAdapter(AnyGrader)
 
 
-class FakeSandbox:
+class FakeSandbox(BaseSandbox):
     def __init__(self, outcome: PythonOutcome) -> None:
         self.outcome = outcome
         self.jobs: list[PythonJob] = []

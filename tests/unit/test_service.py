@@ -9,13 +9,13 @@ from typing import Any
 import orjson
 import pytest
 
-from graders_emulator.grading.context import ModelReply, ModelRequest, PythonJob, PythonOutcome
+from graders_emulator.grading.context import BaseSandbox, ModelReply, ModelRequest, PythonJob, PythonOutcome
 from graders_emulator.grading.result import ERROR_KEYS, SPEC_ERROR_KEYS, GradeFailure, TokenUsage
 from graders_emulator.service import Runtime, parse_run, parse_validate, run, validate
 from graders_emulator.validation import NameGenerator
 
 
-class Sandbox:
+class Sandbox(BaseSandbox):
     async def run(self, job: PythonJob) -> PythonOutcome:
         return PythonOutcome(value=1)
 

@@ -294,8 +294,6 @@ async def info(request: Request) -> Response:
     state = _state(request)
     session = _session(request)
     settings = state.settings
-    sandbox = getattr(request.app.state, "sandbox", None)
-    protections = getattr(sandbox, "protections", None)
     return _json(
         {
             "object": "emulator.info",
@@ -306,7 +304,7 @@ async def info(request: Request) -> Response:
             if settings.model_base_url
             else {"kind": "canned"},
             "config": str(settings.config) if settings.config else None,
-            "sandbox": jsonable(protections()) if callable(protections) else None,
+            "sandbox": jsonable(request.app.state.sandbox.protections()),
             "session": session,
             "seed": state.seed_of(session),
             "rules": len(state.scope(session).rules),

@@ -19,8 +19,7 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", summary="Ready to grade; reports sandbox protections and WordNet state.")
 async def readyz(request: Request) -> dict[str, Any]:
-    sandbox = request.app.state.sandbox
-    protections = sandbox.protections() if hasattr(sandbox, "protections") else {"mode": "disabled"}
+    protections = request.app.state.sandbox.protections()
     return {
         "status": "ready",
         "version": __version__,

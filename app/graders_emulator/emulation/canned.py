@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from graders_emulator.emulation.rules import CallView, ModelAnswer, Usage, message_text, model_misses
-from graders_emulator.emulation.store import Scope, StoredRule
+from graders_emulator.emulation.store import Scope, StoredModelRule
 from graders_emulator.grading.context import ModelClient, ModelReply, ModelRequest
 from graders_emulator.grading.result import TokenUsage
 
@@ -154,11 +154,11 @@ class CannedModelClient:
             return ModelReply(kind="ok", content=content), {"answered_by": "header x-emulator-label"}
         return None
 
-    def _pick(self, call: CallView) -> tuple[StoredRule | None, dict[str, Any] | None]:
+    def _pick(self, call: CallView) -> tuple[StoredModelRule | None, dict[str, Any] | None]:
         nearest: tuple[int, dict[str, Any]] | None = None
         for scope in self._scopes:
             for stored in scope.rules.models():
-                misses = model_misses(stored.rule, call)  # type: ignore[arg-type]
+                misses = model_misses(stored.rule, call)
                 if stored.exhausted:
                     misses.append(f"exhausted after {stored.used} answer(s)")
                 if not misses:
@@ -168,9 +168,8 @@ class CannedModelClient:
                     nearest = (len(misses), {"id": stored.id, "why": misses})
         return None, nearest[1] if nearest else None
 
-    async def _from_rule(self, stored: StoredRule) -> ModelReply:
-        answer = stored.rule.answer  # type: ignore[union-attr]
-        assert isinstance(answer, ModelAnswer)  # models() yields model rules only
+    async def _from_rule(self, stored: StoredModelRule) -> ModelReply:
+        answer: ModelAnswer = stored.rule.answer
         if answer.latency_ms:
             await asyncio.sleep(answer.latency_ms / 1000)
         reply = answer_reply(answer)

@@ -11,8 +11,8 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from graders_emulator.emulation import transport
-from graders_emulator.emulation.envelopes import is_retryable, send_json, status_envelope
 from graders_emulator.emulation.state import FaultDecision
+from graders_emulator.errors import InjectedError, is_retryable, send_error
 
 
 async def read_body(receive: Receive, limit: int) -> tuple[bytes | None, Receive]:
@@ -47,19 +47,19 @@ def grader_of(body: bytes | None) -> tuple[str | None, str | None]:
     return (name if isinstance(name, str) else None), (type_ if isinstance(type_, str) else None)
 
 
-def status_headers(decision: FaultDecision, status: int) -> list[tuple[str, str]]:
+def status_headers(decision: FaultDecision, status: int) -> dict[str, str]:
     """retry-after(-ms) on retryable statuses; x-should-retry when asked, else true when retryable."""
-    headers = []
+    headers: dict[str, str] = {}
     if is_retryable(status):
         ms = decision.retry_after_ms
-        headers += [("retry-after-ms", str(ms)), ("retry-after", str(math.ceil(ms / 1000)))]
+        headers |= {"retry-after-ms": str(ms), "retry-after": str(math.ceil(ms / 1000))}
     should = (
         decision.should_retry
         if decision.should_retry is not None
         else (True if is_retryable(status) else None)
     )
     if should is not None:
-        headers.append(("x-should-retry", "true" if should else "false"))
+        headers["x-should-retry"] = "true" if should else "false"
     return headers
 
 
@@ -77,8 +77,11 @@ async def apply(
     elif decision.fault == "drop":
         await transport.drop(receive, send, raw_receive)
     elif decision.status:
-        body = status_envelope(decision.status, decision.retry_after_ms, decision.message)
-        await send_json(send, decision.status, body, status_headers(decision, decision.status))
+        headers = status_headers(decision, decision.status)
+        error = InjectedError(
+            decision.status, retry_after_ms=decision.retry_after_ms, message=decision.message, headers=headers
+        )
+        await send_error(send, error)
     elif decision.fault == "truncate":
         await transport.truncate(app, scope, receive, send, raw_receive)
     elif decision.fault == "malformed":

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
-from graders_emulator.grading.result import FLAGS
+from graders_emulator.grading.result import FLAGS, ErrorFlag, is_flag
 
 PREFIX = "x-emulator-"
 SESSION = "x-emulator-session"
@@ -66,7 +66,7 @@ class EmulationHeaders:
 
     score: float | None = None
     label: str | None = None
-    errors: tuple[str, ...] = ()
+    errors: tuple[ErrorFlag, ...] = ()
     error_details: str | None = None
     status: int | None = None
     retry_after_ms: int | None = None
@@ -186,14 +186,15 @@ def _fault(raw: str) -> Fault:
     return raw
 
 
-def _flags(raw: str | None) -> tuple[str, ...]:
+def _flags(raw: str | None) -> tuple[ErrorFlag, ...]:
     if raw is None:
         return ()
-    flags = tuple(part.strip() for part in raw.split(",") if part.strip())
-    for flag in flags:
-        if flag not in FLAGS:
+    flags: list[ErrorFlag] = []
+    for flag in (part.strip() for part in raw.split(",") if part.strip()):
+        if not is_flag(flag):
             raise HeaderError(ERRORS, f"unknown error flag {flag!r}. Supported values are: {_quoted(FLAGS)}")
-    return flags
+        flags.append(flag)
+    return tuple(flags)
 
 
 def _retry_count(raw: str | None) -> int:

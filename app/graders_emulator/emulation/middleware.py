@@ -15,7 +15,6 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from graders_emulator.emulation import headers as emulation_headers
-from graders_emulator.emulation.envelopes import invalid_request, send_json
 from graders_emulator.emulation.faults import apply, grader_of, read_body
 from graders_emulator.emulation.journal import BODY_CAP, JournalEntry
 from graders_emulator.emulation.rules import RequestView, needs_body
@@ -29,6 +28,7 @@ from graders_emulator.emulation.sessions import (
     session_from_path,
 )
 from graders_emulator.emulation.state import NO_FAULT, EmulationState, RequestEmulationState
+from graders_emulator.errors import BadRequest, send_error
 
 
 class EmulationMiddleware:
@@ -49,7 +49,7 @@ class EmulationMiddleware:
         if session is None and emulation_headers.SESSION in found:
             session = found[emulation_headers.SESSION].strip()
         if session is not None and not SESSION_ID.match(session):
-            await send_json(send, 400, invalid_request(INVALID_SESSION))
+            await send_error(send, BadRequest(INVALID_SESSION))
             return
         state[SESSION_KEY] = session
         if not scope["path"].startswith("/v1"):
@@ -76,13 +76,13 @@ class EmulationMiddleware:
         try:
             headers = emulation_headers.parse(found)
         except emulation_headers.HeaderError as exc:
-            await send_json(send, 400, invalid_request(str(exc)))
+            await send_error(send, BadRequest(str(exc)))
             return
         rules = self.state.fault_rules(session)
         view = None
         if rules:
             grader: tuple[str | None, str | None] = (None, None)
-            if any(needs_body(stored.rule) for stored in rules):  # type: ignore[arg-type]
+            if any(needs_body(stored.rule) for stored in rules):
                 body, receive = await read_body(receive, self.state.settings.max_body_bytes)
                 grader = grader_of(body)
             view = RequestView(scope["method"], scope["path"], grader[0], grader[1], headers.retry_count)

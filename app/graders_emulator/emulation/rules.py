@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from graders_emulator.grading.result import FLAGS, TokenUsage
+from graders_emulator.grading.result import FLAGS, ErrorFlag, TokenUsage, is_flag
 
 ModelGraderType = Literal["score_model", "label_model"]
 TransportFault = Literal["hang", "drop", "truncate", "malformed"]
@@ -169,7 +169,7 @@ class FaultMatch(_Strict):
 
 def _check_flags(value: list[str] | dict[str, str | None] | None) -> list[str] | dict[str, str | None] | None:
     for flag in value or ():
-        if flag not in FLAGS:
+        if not is_flag(flag):
             raise ValueError(f"unknown error flag {flag!r}; known flags: {', '.join(FLAGS)}")
     return value
 
@@ -200,11 +200,12 @@ class FaultRule(_Strict):
             raise ValueError("a fault rule needs at least one of status, fault, latency_ms, errors")
         return self
 
-    def error_items(self) -> list[tuple[str, str | None]]:
-        """The forced flags with their details."""
-        if isinstance(self.errors, dict):
-            return list(self.errors.items())
-        return [(flag, None) for flag in self.errors or ()]
+    def error_items(self) -> list[tuple[ErrorFlag, str | None]]:
+        """The forced flags with their details (all known flags: the validator refused others)."""
+        items = (
+            self.errors.items() if isinstance(self.errors, dict) else ((f, None) for f in self.errors or ())
+        )
+        return [(flag, details) for flag, details in items if is_flag(flag)]
 
 
 def _check_regex(value: str | None) -> str | None:

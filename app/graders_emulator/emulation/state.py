@@ -13,7 +13,7 @@ from graders_emulator.emulation.config import EmulatorConfig, load_config
 from graders_emulator.emulation.headers import EmulationHeaders
 from graders_emulator.emulation.journal import Journal
 from graders_emulator.emulation.rules import FaultRule, ModelRule, RequestView, SamplingRule, fault_misses
-from graders_emulator.emulation.store import Scope, StoredRule
+from graders_emulator.emulation.store import Scope, StoredFaultRule
 from graders_emulator.emulation.upstream import UpstreamModelClient
 from graders_emulator.grading.result import GradeFailure
 from graders_emulator.settings import Settings
@@ -134,12 +134,12 @@ class EmulationState:
 
     # --- faults
 
-    def fault_rules(self, session: str | None) -> list[StoredRule]:
+    def fault_rules(self, session: str | None) -> list[StoredFaultRule]:
         """The fault rules a request of `session` is matched against, in order."""
         return [stored for scope in self.scopes_for(session) for stored in scope.rules.faults()]
 
     def decide(
-        self, view: RequestView | None, rules: list[StoredRule], headers: EmulationHeaders
+        self, view: RequestView | None, rules: list[StoredFaultRule], headers: EmulationHeaders
     ) -> FaultDecision:
         """Combine the request's fault headers with the first of `rules` that fires (headers win).
 
@@ -150,7 +150,6 @@ class EmulationState:
         if stored is None and not headers.asks_for_fault and not defaults.latency_ms:
             return NO_FAULT  # most requests: skip building a decision field by field
         rule = stored.rule if stored is not None else None
-        assert rule is None or isinstance(rule, FaultRule)
         active = headers.faults_active
         return FaultDecision(
             status=(headers.status if active else None) or (rule.status if rule else None),
@@ -200,7 +199,7 @@ def _first(*values: Any) -> Any:
     return next((value for value in values if value is not None), None)
 
 
-def _fire(rules: list[StoredRule], view: RequestView) -> StoredRule | None:
+def _fire(rules: list[StoredFaultRule], view: RequestView) -> StoredFaultRule | None:
     for stored in rules:
         if not stored.exhausted and _fires(stored, view):
             stored.used += 1
@@ -208,9 +207,8 @@ def _fire(rules: list[StoredRule], view: RequestView) -> StoredRule | None:
     return None
 
 
-def _fires(stored: StoredRule, view: RequestView) -> bool:
+def _fires(stored: StoredFaultRule, view: RequestView) -> bool:
     rule = stored.rule
-    assert isinstance(rule, FaultRule)
     if fault_misses(rule, view):
         return False
     stored.seen += 1
@@ -228,8 +226,7 @@ def _header_errors(headers: EmulationHeaders) -> tuple[GradeFailure, ...]:
     return tuple(GradeFailure(flag, details) for flag in headers.errors)
 
 
-def _rule_errors(stored: StoredRule) -> tuple[GradeFailure, ...]:
+def _rule_errors(stored: StoredFaultRule) -> tuple[GradeFailure, ...]:
     rule = stored.rule
-    assert isinstance(rule, FaultRule)
     default = f"forced by fault rule '{stored.id}'"
     return tuple(GradeFailure(flag, details or default) for flag, details in rule.error_items())

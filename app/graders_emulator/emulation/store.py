@@ -5,19 +5,20 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from graders_emulator.emulation.rules import FaultRule, ModelRule, SamplingRule
 
 Source = Literal["config", "api"]
+_R = TypeVar("_R", ModelRule, FaultRule, SamplingRule)
 
 
 @dataclass
-class StoredRule:
+class _Stored(Generic[_R]):
     """A rule plus the state a fake needs: how often it answered and how many requests it saw."""
 
     id: str
-    rule: ModelRule | FaultRule | SamplingRule
+    rule: _R
     source: Source
     used: int = 0
     seen: int = 0
@@ -41,6 +42,24 @@ class StoredRule:
         }
 
 
+class StoredModelRule(_Stored[ModelRule]):
+    """A canned model answer as held at run time."""
+
+
+class StoredFaultRule(_Stored[FaultRule]):
+    """A fault rule as held at run time (its random stream decides `probability`)."""
+
+    def own_seed(self) -> int | None:
+        return self.rule.seed
+
+
+class StoredSamplingRule(_Stored[SamplingRule]):
+    """A canned sample of `completions` eval runs as held at run time."""
+
+
+StoredRule = StoredModelRule | StoredFaultRule | StoredSamplingRule
+
+
 class RuleSet:
     """Ordered rules of one scope; the first rule that matches answers (like WireMock's priority)."""
 
@@ -52,8 +71,14 @@ class RuleSet:
     def add(self, rule: ModelRule | FaultRule | SamplingRule, source: Source, seed: int | None) -> StoredRule:
         """Add a rule (a rule with an existing id replaces it in place, so re-running a test is idempotent)."""
         rule_id = rule.id or self._new_id()
-        seed_value = rule.seed if isinstance(rule, FaultRule) and rule.seed is not None else seed
-        stored = StoredRule(rule_id, rule, source, rng=random.Random(f"{seed_value}:{rule_id}"))
+        stored: StoredRule
+        if isinstance(rule, FaultRule):
+            own = rule.seed if rule.seed is not None else seed
+            stored = StoredFaultRule(rule_id, rule, source, rng=random.Random(f"{own}:{rule_id}"))
+        elif isinstance(rule, SamplingRule):
+            stored = StoredSamplingRule(rule_id, rule, source, rng=random.Random(f"{seed}:{rule_id}"))
+        else:
+            stored = StoredModelRule(rule_id, rule, source, rng=random.Random(f"{seed}:{rule_id}"))
         self._rules[rule_id] = stored
         return stored
 
@@ -66,7 +91,7 @@ class RuleSet:
     def reseed(self, seed: int) -> None:
         """Restart every random stream from `seed` (rules with their own seed keep it)."""
         for stored in self:
-            own = stored.rule.seed if isinstance(stored.rule, FaultRule) else None
+            own = stored.own_seed() if isinstance(stored, StoredFaultRule) else None
             stored.rng.seed(f"{own if own is not None else seed}:{stored.id}")
 
     def get(self, rule_id: str) -> StoredRule | None:
@@ -86,14 +111,14 @@ class RuleSet:
     def __len__(self) -> int:
         return len(self._rules)
 
-    def models(self) -> Iterator[StoredRule]:
-        return (stored for stored in self if isinstance(stored.rule, ModelRule))
+    def models(self) -> Iterator[StoredModelRule]:
+        return (stored for stored in self if isinstance(stored, StoredModelRule))
 
-    def faults(self) -> Iterator[StoredRule]:
-        return (stored for stored in self if isinstance(stored.rule, FaultRule))
+    def faults(self) -> Iterator[StoredFaultRule]:
+        return (stored for stored in self if isinstance(stored, StoredFaultRule))
 
-    def sampling(self) -> Iterator[StoredRule]:
-        return (stored for stored in self if isinstance(stored.rule, SamplingRule))
+    def sampling(self) -> Iterator[StoredSamplingRule]:
+        return (stored for stored in self if isinstance(stored, StoredSamplingRule))
 
 
 @dataclass

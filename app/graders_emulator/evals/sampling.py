@@ -78,11 +78,9 @@ class Sampler:
         prompt = prompt_text(request.messages)
         for scope in self._emulation.scopes_for(session):
             for stored in scope.rules.sampling():
-                rule = stored.rule
-                assert isinstance(rule, SamplingRule)
-                if not stored.exhausted and not sampling_misses(rule, request.model, prompt, request.item):
+                if not stored.exhausted and not sampling_misses(stored.rule, request.model, prompt, request.item):
                     stored.used += 1
-                    return rule
+                    return stored.rule
         return None
 
     async def _upstream(self, request: SampleRequest) -> SampleReply:

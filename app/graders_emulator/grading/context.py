@@ -42,9 +42,36 @@ class PythonOutcome:
 
 
 class SandboxRunner(Protocol):
-    """Runs untrusted python grader code in isolation."""
+    """Runs untrusted python grader code in isolation, with a lifecycle its owner drives.
+
+    `start` is awaited once before the first request (it may return before workers are warm),
+    `close` once at shutdown; `protections` reports the mode and active protections (for /readyz,
+    /metrics and the control plane's info). `BaseSandbox` gives no-op defaults for all three.
+    """
 
     async def run(self, job: PythonJob) -> PythonOutcome: ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def protections(self) -> dict[str, object]: ...
+
+
+class BaseSandbox:
+    """A runner with nothing to start or close; subclasses implement `run` (and what differs)."""
+
+    async def run(self, job: PythonJob) -> PythonOutcome:
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    def protections(self) -> dict[str, object]:
+        return {"mode": "disabled"}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import orjson
 from graders_emulator import templating
 from graders_emulator.grading.context import GradingContext, ModelReply, ModelRequest
 from graders_emulator.grading.model_names import resolve
-from graders_emulator.grading.result import GradeFailure, GradeResult
+from graders_emulator.grading.result import ErrorFlag, GradeFailure, GradeResult
 from graders_emulator.schemas.graders import (
     EvalMessage,
     InputAudioContent,
@@ -21,7 +21,7 @@ from graders_emulator.schemas.graders import (
     ScoreModelGrader,
 )
 
-_REPLY_FAILURES = {
+_REPLY_FAILURES: dict[str, ErrorFlag] = {
     "refusal": "model_grader_refusal_error",
     "server_error": "model_grader_server_error",
     "max_tokens": "model_grader_exceeded_max_tokens_error",

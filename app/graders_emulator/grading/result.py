@@ -6,7 +6,7 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal, TypeGuard, get_args
 
 # The 24 keys of `metadata.errors` seen in real responses, in their wire order (CONTRACT §2).
 ERROR_KEYS: tuple[str, ...] = (
@@ -54,8 +54,28 @@ SPEC_ERROR_KEYS: tuple[str, ...] = (
     "model_grader_server_error_details",
 )
 
-# Boolean flags, and the text key that explains each one where the wire has such a key.
-DETAIL_KEY: dict[str, str | None] = {
+# The boolean flags of `metadata.errors`; mypy checks every flag the code names against this list.
+ErrorFlag = Literal[
+    "formula_parse_error",
+    "sample_parse_error",
+    "truncated_observation_error",
+    "unresponsive_reward_error",
+    "invalid_variable_error",
+    "other_error",
+    "python_grader_server_error",
+    "python_grader_runtime_error",
+    "model_grader_server_error",
+    "model_grader_refusal_error",
+    "model_grader_parse_error",
+    "model_grader_exceeded_max_tokens_error",
+    "endpoint_grader_internal_error",
+    "endpoint_grader_server_error",
+    "endpoint_grader_safety_check_error",
+]
+FLAGS: tuple[ErrorFlag, ...] = get_args(ErrorFlag)
+
+# The text key that explains each flag, where the wire has such a key.
+DETAIL_KEY: dict[ErrorFlag, str | None] = {
     "formula_parse_error": None,
     "sample_parse_error": "sample_parse_error_details",
     "truncated_observation_error": None,
@@ -72,7 +92,11 @@ DETAIL_KEY: dict[str, str | None] = {
     "endpoint_grader_server_error": "endpoint_grader_server_error_details",
     "endpoint_grader_safety_check_error": None,
 }
-FLAGS: tuple[str, ...] = tuple(DETAIL_KEY)
+
+
+def is_flag(name: str) -> TypeGuard[ErrorFlag]:
+    """Whether `name` is one of the error flags (for values from the outside: headers, rules)."""
+    return name in DETAIL_KEY
 
 
 @dataclass(frozen=True)
@@ -115,7 +139,7 @@ def _no_entries() -> Mapping[str, Any]:
 class GradeFailure:
     """One raised error flag with its explanation (kept even where the wire has no details key)."""
 
-    flag: str
+    flag: ErrorFlag
     details: str | None = None
 
 
@@ -139,13 +163,11 @@ class GradeResult:
         return cls(reward=float(reward), **extra)  # type: ignore[arg-type]
 
     @classmethod
-    def failed(cls, flag: str, details: str | None = None, **extra: object) -> GradeResult:
-        if flag not in DETAIL_KEY:
-            raise ValueError(f"unknown error flag {flag!r}")
+    def failed(cls, flag: ErrorFlag, details: str | None = None, **extra: object) -> GradeResult:
         return cls(reward=0.0, failures=(GradeFailure(flag, details),), **extra)  # type: ignore[arg-type]
 
     @property
-    def failed_flags(self) -> tuple[str, ...]:
+    def failed_flags(self) -> tuple[ErrorFlag, ...]:
         return tuple(f.flag for f in self.failures)
 
 

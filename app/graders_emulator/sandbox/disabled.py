@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from graders_emulator.grading.context import PythonJob, PythonOutcome
+from graders_emulator.grading.context import BaseSandbox, PythonJob, PythonOutcome
 
 
-class DisabledSandbox:
+class DisabledSandbox(BaseSandbox):
     """Answers every python grader with `python_grader_server_error`, type `disabled`."""
 
     async def run(self, job: PythonJob) -> PythonOutcome:
@@ -13,6 +13,3 @@ class DisabledSandbox:
             server_error_type="disabled",
             server_error_details="python graders are turned off by GRADERS_EMULATOR_PYTHON_GRADERS=false",
         )
-
-    def protections(self) -> dict[str, object]:
-        return {"mode": "disabled"}

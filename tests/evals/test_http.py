@@ -168,6 +168,28 @@ def test_item_reference_messages_and_bad_rows(http: httpx.Client) -> None:
     assert "is not a list of messages" in items[1]["sample"]["error"]["message"]
 
 
+def test_rows_without_samples_error_on_the_criteria_that_need_one(http: httpx.Client) -> None:
+    judge = {
+        "type": "score_model",
+        "name": "judge",
+        "model": "gpt-4o",
+        "input": [{"role": "user", "content": "hi"}],
+    }
+    evaluation = http.post("/evals", json=_eval_body(testing_criteria=[STRING_CHECK, judge])).json()
+    source = {
+        "type": "jsonl",
+        "source": {"type": "file_content", "content": [{"item": {"id": 0, "ref": "a"}}]},
+    }
+    run = http.post(f"/evals/{evaluation['id']}/runs", json={"data_source": source}).json()
+    done = _wait(http, evaluation["id"], run["id"])
+    assert done["status"] == "completed"
+    assert done["result_counts"] == {"total": 1, "errored": 1, "failed": 0, "passed": 0}
+    item = http.get(f"/evals/{evaluation['id']}/runs/{run['id']}/output_items").json()["data"][0]
+    errors = [result["sample"]["errors"] for result in item["results"]]
+    assert "sample.output_text" in errors[0]["invalid_variable_error"]
+    assert "no sample with an output_text" in errors[1]["invalid_variable_error"]
+
+
 def test_sessions_isolate_evals_and_reset_clears_them(evals_real: RunningServer) -> None:
     a, b = new_session(), new_session()
     with httpx.Client(headers=AUTH, timeout=30) as http:

@@ -289,7 +289,7 @@ class RunExecutor:
         grading = GradingContext(runtime.sandbox, models, runtime.embedder, runtime.model_aliases)
         namespaces = {"item": item, "sample": sample}
         results: list[GradeResult] = await asyncio.gather(
-            *(grade(c, namespaces, grading) for c in context.criteria)
+            *(_grade_one(c, namespaces, grading) for c in context.criteria)
         )
         judged = []
         for criterion, result in zip(context.criteria, results, strict=True):
@@ -379,6 +379,27 @@ class RunExecutor:
             "top_p": float(params["top_p"]),
             "seed": int(params["seed"]),
         }
+
+
+NO_SAMPLE_TEXT = (
+    "Variable 'sample.output_text' could not be resolved: the row has no sample with an output_text "
+    "(a jsonl run takes samples from its rows; a completions run draws them)"
+)
+
+
+async def _grade_one(
+    criterion: Criterion, namespaces: dict[str, Any], grading: GradingContext
+) -> GradeResult:
+    """One criterion on one row; a failure is a flag on this item, never the end of the run."""
+    if criterion.type in ("score_model", "label_model") and not isinstance(
+        namespaces["sample"].get("output_text"), str
+    ):
+        return GradeResult.failed("invalid_variable_error", NO_SAMPLE_TEXT)  # model graders quote it
+    try:
+        return await grade(criterion, namespaces, grading)
+    except Exception as exc:  # a bug in grading: reported on the item, logged with its traceback
+        log.exception("grading criterion %r failed", criterion.name)
+        return GradeResult.failed("other_error", f"{type(exc).__name__}: {exc}")
 
 
 def _names(run: dict[str, Any]) -> list[str]:

@@ -124,16 +124,15 @@ def reported_purpose(purpose: str, profile: Profile) -> str:
 
 
 def file_object(file_id: str, filename: str, purpose: str, size: int, created_at: int) -> dict[str, Any]:
+    # `expires_at` and `status_details` are left out: never set here, and the spec types them non-null.
     return {
         "id": file_id,
         "object": "file",
         "bytes": size,
         "created_at": created_at,
-        "expires_at": None,
         "filename": filename,
         "purpose": purpose,
         "status": "processed",
-        "status_details": None,
     }
 
 

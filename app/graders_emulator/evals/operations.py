@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from graders_emulator import templating, validation
 from graders_emulator.errors import BadRequest, NotFound, validation_error
@@ -227,9 +227,10 @@ class EvalsOperations:
             "metadata": request.metadata or {},
         }
         self.store.put("run", session, body, parent=eval_id, status="queued")
-        self.store.put("source", session, {"id": run_id, "data_source": data["data_source"]}, parent=run_id)
+        echoed = declared(source)
+        self.store.put("source", session, {"id": run_id, "data_source": echoed}, parent=run_id)
         self.executor.start(session, run_id)
-        return {**body, "data_source": data["data_source"]}
+        return {**body, "data_source": echoed}
 
     def _check_data_source(self, session: str | None, request: CreateRunRequest) -> None:
         source = request.data_source
@@ -321,6 +322,25 @@ class EvalsOperations:
         """The control plane's reset: a session's evals, runs and files (None: everything)."""
         self.executor.forget(session)
         self.store.clear(None if session is None else [session])
+
+
+def declared(value: Any) -> Any:
+    """A parsed request part as echoed: declared fields that were set, by wire name, nulls dropped.
+
+    Unknown keys (kept aside by WireModel) are not echoed: the spec's answer types have no room for them.
+    """
+    if isinstance(value, BaseModel):
+        fields = type(value).model_fields
+        return {
+            fields[name].alias or name: declared(getattr(value, name))
+            for name in fields
+            if name in value.model_fields_set and getattr(value, name) is not None
+        }
+    if isinstance(value, list):
+        return [declared(v) for v in value]
+    if isinstance(value, dict):
+        return {k: declared(v) for k, v in value.items()}
+    return value
 
 
 def _message_texts(content: Any) -> list[str]:

@@ -78,7 +78,9 @@ class Sampler:
         prompt = prompt_text(request.messages)
         for scope in self._emulation.scopes_for(session):
             for stored in scope.rules.sampling():
-                if not stored.exhausted and not sampling_misses(stored.rule, request.model, prompt, request.item):
+                if not stored.exhausted and not sampling_misses(
+                    stored.rule, request.model, prompt, request.item
+                ):
                     stored.used += 1
                     return stored.rule
         return None

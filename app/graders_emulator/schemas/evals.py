@@ -185,6 +185,67 @@ class ItemReferenceInputMessages(WireModel):
 InputMessages = Annotated[TemplateInputMessages | ItemReferenceInputMessages, Field(discriminator="type")]
 
 
+class FunctionDefinition(WireModel):
+    """A function the sampled model may call."""
+
+    name: str
+    """The function's name."""
+    description: str | None = None
+    """What it does."""
+    parameters: dict[str, Any] | None = None
+    """Its JSON schema."""
+    strict: bool | None = None
+    """Strict schema adherence."""
+
+
+class FunctionTool(WireModel):
+    """A function tool (the only kind completions sampling takes)."""
+
+    type: Literal["function"]
+    """Always `function`."""
+    function: FunctionDefinition
+    """The function."""
+
+
+class TextFormat(WireModel):
+    """Plain text output."""
+
+    type: Literal["text"]
+    """Always `text`."""
+
+
+class JsonObjectFormat(WireModel):
+    """JSON mode."""
+
+    type: Literal["json_object"]
+    """Always `json_object`."""
+
+
+class JsonSchemaSpec(WireModel):
+    """A structured-output schema."""
+
+    name: str
+    """The format's name."""
+    description: str | None = None
+    """What it is for."""
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+    """The JSON schema."""
+    strict: bool | None = None
+    """Strict schema adherence."""
+
+
+class JsonSchemaFormat(WireModel):
+    """Structured outputs."""
+
+    type: Literal["json_schema"]
+    """Always `json_schema`."""
+    json_schema: JsonSchemaSpec
+    """The schema."""
+
+
+ResponseFormat = Annotated[TextFormat | JsonObjectFormat | JsonSchemaFormat, Field(discriminator="type")]
+
+
 class CompletionsSamplingParams(WireModel):
     """How samples are drawn."""
 
@@ -198,9 +259,9 @@ class CompletionsSamplingParams(WireModel):
     """Nucleus sampling mass."""
     reasoning_effort: ReasoningEffort | None = None
     """Reasoning effort for reasoning models."""
-    response_format: dict[str, Any] | None = None
+    response_format: ResponseFormat | None = None
     """Output format (passed to a real endpoint)."""
-    tools: list[dict[str, Any]] | None = None
+    tools: list[FunctionTool] | None = None
     """Function tools (passed to a real endpoint)."""
 
 

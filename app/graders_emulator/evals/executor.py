@@ -155,10 +155,10 @@ class RunExecutor:
         """Runs a stopped server left queued or in progress start again from their first row."""
         unfinished = self.store.unfinished_runs()
         for session, run in unfinished:
+            log.info("resuming eval run %s (left %s by a stopped server)", run["id"], run["status"])
             self.store.delete_children("item", session, run["id"])
             run.update(status="queued", **Tally(_names(run)).wire())
             self.store.replace("run", session, run, status="queued")
-            log.info("resuming eval run %s (left %s by a stopped server)", run["id"], run["status"])
             self.start(session, run["id"])
         return len(unfinished)
 

@@ -50,6 +50,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	PYTHONPATH=app $(BIN)/lint-imports
 
 bench: install
 	$(BIN)/python bench/bench_http.py

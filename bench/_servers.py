@@ -45,9 +45,15 @@ def main() -> None:
         app = bare_app(args.size)
     else:
         from graders_emulator.main import create_app
+        from graders_emulator.serving import uvicorn_config
         from graders_emulator.settings import Settings
 
-        app = create_app(Settings(journal_size=int(os.environ.get("BENCH_JOURNAL", "1000"))))
+        settings = Settings(journal_size=int(os.environ.get("BENCH_JOURNAL", "1000")))
+        # The emulator as `serve` runs it: its bounded httptools protocol (heads, timeouts, connections).
+        options = {key: value for key, value in UVICORN.items() if key != "http"}
+        config = uvicorn_config(create_app(settings), settings, host="127.0.0.1", port=args.port, **options)
+        uvicorn.Server(config).run()
+        return
     uvicorn.run(app, host="127.0.0.1", port=args.port, **UVICORN)  # type: ignore[arg-type]
 
 

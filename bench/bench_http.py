@@ -101,7 +101,8 @@ def wait_warm(port: int, timeout: float = 60.0) -> None:
 
 def start(kind: str, size: int = 900) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # The checkout's own package (app/ since the src layout), not whatever the venv has installed.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "app"), str(ROOT / "bench")])}
     command = [
         sys.executable,
         str(ROOT / "bench" / "_servers.py"),

@@ -7,7 +7,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from graders_emulator import __version__, batch_cli
+from graders_emulator import __version__
+from graders_emulator.batch import cli as batch_cli
+from graders_emulator.recording import cli as recording_cli
 from graders_emulator.settings import Settings
 
 
@@ -25,6 +27,7 @@ def _serve_parser(sub: Any) -> None:
     )
     serve.add_argument("--seed", type=int, help="seed for generated names and default model answers")
     serve.add_argument("--data-dir", help="keep evals, runs and files in DIR/evals.sqlite3 (default: memory)")
+    recording_cli.add_serve_arguments(serve)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
     batch_cli.add_parsers(sub)
+    recording_cli.add_parity_parser(sub)
     return parser
 
 
@@ -50,14 +54,18 @@ def serve(settings: Settings) -> int:
 
     from graders_emulator.logs import configure_logging
     from graders_emulator.main import create_app
+    from graders_emulator.serving import uvicorn_config
     from graders_emulator.testing import bind_socket
 
+    if (problem := recording_cli.serve_problem(settings)) is not None:
+        print(f"graders-emulator serve: {problem}", file=sys.stderr)
+        return 2
     configure_logging(settings.log_level, settings.log_json)
     sock = bind_socket(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     print(f"graders-emulator {__version__} listening on http://{shown}:{port}/v1", flush=True)
-    config = uvicorn.Config(create_app(settings), log_config=None, access_log=False, lifespan="on")
+    config = uvicorn_config(create_app(settings), settings)
     uvicorn.Server(config).run(sockets=[sock])
     return 0
 
@@ -66,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return serve(settings_from(args))
+    if args.command == "parity":
+        return recording_cli.parity(args)
     return batch_cli.dispatch(args)
 
 

@@ -1,7 +1,7 @@
 """Prometheus `/metrics` and a structured per-request log line.
 
 `install_observability` returns the `RequestObserver` that the request-context middleware calls once
-per request (`app/middleware.py`); counting there is a few dict operations, and the Prometheus
+per request (`http/request_context.py`) with the request's record; counting there is a few dict operations, and the Prometheus
 families are built from those counts only when `/metrics` is scraped.
 
 Metrics (a registry per app, so that several apps in one process never share counters):
@@ -41,7 +41,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Scope
 
-from graders_emulator.emulation.sessions import SESSION_KEY
+from graders_emulator.emulation.state_metrics import StateCollector
+from graders_emulator.http.context import RequestRecord
 
 log = logging.getLogger("graders_emulator.requests")
 
@@ -64,15 +65,14 @@ def route_label(path: str) -> str:
     return "/_emulator" if path.startswith("/_emulator") else "other"
 
 
-def outcome_label(status: int | None, state: dict[str, Any]) -> str:
+def outcome_label(status: int | None, record: RequestRecord) -> str:
     if status is None:
         return "aborted"
     if status >= 500:
         return "5xx"
     if status >= 400:
         return "4xx"
-    result = state.get("grade_result")
-    return "flagged" if getattr(result, "failures", None) else "ok"
+    return "flagged" if record.result is not None and record.result.failures else "ok"
 
 
 class RequestMetrics(Collector):
@@ -142,10 +142,9 @@ class RequestObserver:
     def __init__(self, metrics: RequestMetrics) -> None:
         self.metrics = metrics
 
-    def __call__(self, scope: Scope, status: int | None, seconds: float) -> None:
-        state: dict[str, Any] = scope.get("state") or {}
-        grader_type = getattr(state.get("grader"), "type", None) or "none"
-        outcome = outcome_label(status, state)
+    def __call__(self, scope: Scope, record: RequestRecord, status: int | None, seconds: float) -> None:
+        grader_type = record.grader.type if record.grader is not None else "none"
+        outcome = outcome_label(status, record)
         # Read after the call: the emulation middleware has rewritten session URLs to /v1 by now.
         path = route_label(scope["path"])
         self.metrics.observe(path, grader_type, outcome, seconds)
@@ -157,14 +156,14 @@ class RequestObserver:
                 status if status is not None else "-",
                 seconds * 1000,
                 extra={
-                    "request_id": state.get("request_id"),
+                    "request_id": record.request_id,
                     "method": scope["method"],
                     "path": scope["path"],
                     "status": status,
                     "duration_ms": round(seconds * 1000, 3),
                     "grader_type": grader_type,
                     "outcome": outcome,
-                    "session": state.get(SESSION_KEY),
+                    "session": record.session,
                 },
             )
 
@@ -175,6 +174,7 @@ def install_observability(app: FastAPI) -> RequestObserver:
     metrics = RequestMetrics()
     registry.register(metrics)
     registry.register(SandboxCollector(app))
+    registry.register(StateCollector(app))
     app.state.metrics_registry = registry
 
     async def metrics_endpoint(request: Request) -> Response:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from graders_emulator.grading.context import Embedder, SandboxRunner
+from graders_emulator.bounds import RequestBounds
+from graders_emulator.grading.context import Embedder, MetricRunner, SandboxRunner
 from graders_emulator.grading.model_names import DEFAULT_ALIASES
 from graders_emulator.service import Runtime
 from graders_emulator.settings import Settings
@@ -46,7 +47,7 @@ def build_embedder(settings: Settings) -> Embedder | None:
     )
 
 
-def build_runtime(settings: Settings, sandbox: SandboxRunner) -> Runtime:
+def build_runtime(settings: Settings, sandbox: SandboxRunner, metrics: MetricRunner | None = None) -> Runtime:
     return Runtime(
         sandbox=sandbox,
         embedder=build_embedder(settings),
@@ -55,4 +56,12 @@ def build_runtime(settings: Settings, sandbox: SandboxRunner) -> Runtime:
         profile=settings.response_profile,
         strict=settings.strict_graders,
         max_source_bytes=settings.python_source_max_bytes,
+        bounds=RequestBounds(
+            max_body_bytes=settings.max_body_bytes,
+            max_json_depth=settings.max_json_depth,
+            max_rendered_ratio=settings.max_rendered_ratio,
+            max_model_messages=settings.max_model_messages,
+            max_sub_graders=settings.max_sub_graders,
+        ),
+        metrics=metrics,
     )

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, NamedTuple, TypeVar
 
 import orjson
 from pydantic import ValidationError
 
 from graders_emulator import templating, validation
-from graders_emulator.errors import JSON_PARSE_MESSAGE, BadRequest, json_type_name, validation_error
-from graders_emulator.grading.context import Embedder, GradingContext, ModelClient, SandboxRunner
+from graders_emulator.bounds import RequestBounds, check_body, check_depth, check_rendered
+from graders_emulator.errors import BadRequest, json_type_name, validation_error
+from graders_emulator.grading.context import (
+    Embedder,
+    GradingContext,
+    MetricRunner,
+    ModelClient,
+    SandboxRunner,
+)
 from graders_emulator.grading.dispatch import grade
 from graders_emulator.grading.result import (
     DETAIL_KEY,
@@ -22,6 +29,7 @@ from graders_emulator.grading.result import (
     GradeResult,
     errors_object,
 )
+from graders_emulator.grading.templates import grader_templates
 from graders_emulator.schemas.base import WireModel
 from graders_emulator.schemas.graders import Grader
 from graders_emulator.schemas.requests import RunGraderRequest, ValidateGraderRequest
@@ -41,6 +49,8 @@ class Runtime:
     profile: Profile
     strict: bool
     max_source_bytes: int
+    bounds: RequestBounds = field(default_factory=RequestBounds)
+    metrics: MetricRunner | None = None  # the server's killable metric pool
 
 
 class RunOutcome(NamedTuple):
@@ -52,19 +62,13 @@ class RunOutcome(NamedTuple):
     unreported_details: tuple[GradeFailure, ...]
 
 
-def parse_body(raw: bytes) -> Any:
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise BadRequest(JSON_PARSE_MESSAGE) from None
-
-
 def _parse(model: type[_Request], data: Any, runtime: Runtime) -> _Request:
     if not isinstance(data, dict):
         raise BadRequest(
             f"Invalid type for body: expected an object, but got {_json_name(data)} instead.",
             code="invalid_type",
         )
+    check_body(data, runtime.bounds)
     shape_error = validation.multi_graders_shape_error(data.get("grader"))
     if shape_error is not None:
         raise shape_error
@@ -113,8 +117,12 @@ async def run(
     """
     started = time.perf_counter()
     grader = validation.with_names(request.grader, runtime.new_name)
-    context = GradingContext(runtime.sandbox, models, runtime.embedder, runtime.model_aliases)
-    result = await grade(grader, templating.namespaces(_item(request), request.model_sample), context)
+    context = GradingContext(
+        runtime.sandbox, models, runtime.embedder, runtime.model_aliases, runtime.metrics
+    )
+    namespaces = templating.namespaces(_item(request), request.model_sample)
+    _check_namespaces(grader, namespaces, runtime.bounds)
+    result = await grade(grader, namespaces, context)
     if forced:
         result = replace(result, reward=0.0, failures=result.failures + forced)
     elapsed = time.perf_counter() - started + simulated_latency_s
@@ -123,6 +131,14 @@ async def run(
         f for f in result.failures if f.details and DETAIL_KEY[f.flag] not in _keys(runtime.profile)
     )
     return RunOutcome(grader, result, body, unreported)
+
+
+def _check_namespaces(grader: Grader, namespaces: dict[str, Any], limits: RequestBounds) -> None:
+    """The bounds that depend on the sample: its JSON's depth, the size of the rendered templates."""
+    output_json = namespaces["sample"].get("output_json")
+    if output_json is not None:
+        check_depth(output_json, limits, "model_sample (as JSON)", "model_sample")
+    check_rendered(grader_templates(grader, "grader"), namespaces, limits)
 
 
 def validate(request: ValidateGraderRequest, runtime: Runtime) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -85,16 +85,45 @@ def check(template: str) -> None:
     parse(template)
 
 
-def _lookup(value: Any, variable: Variable) -> Any:
-    for step in variable.path:
+# --- dotted paths: the one lookup that templates and rules (`match.item`) share ----------------------
+
+_DOTTED_STEP = re.compile(r"[^.\[\]]+")
+
+
+class PathMissing(LookupError):
+    """A path step that the value does not have (`step` in `value`)."""
+
+    def __init__(self, step: str | int, value: Any) -> None:
+        super().__init__(step)
+        self.step = step
+        self.value = value
+
+
+def dotted_steps(path: str) -> tuple[str, ...]:
+    """`a.b[0].c` or `a.b.0.c` -> ('a', 'b', '0', 'c'): keys, and indexes as digit strings."""
+    return tuple(_DOTTED_STEP.findall(path))
+
+
+def lookup(value: Any, steps: Sequence[str | int]) -> Any:
+    """Follow keys and indexes; a digit step also indexes a list (`tools.0`). PathMissing when absent."""
+    for step in steps:
         if isinstance(value, Mapping) and isinstance(step, str) and step in value:
             value = value[step]
             continue
         index = int(step) if isinstance(step, int) or step.isdigit() else None
         if not (isinstance(value, list) and index is not None and index < len(value)):
-            raise MissingVariable(variable.expression, f"no {step!r} in {_describe(value)}")
+            raise PathMissing(step, value)
         value = value[index]  # `[n]`, or a numeric key on a list (`tools.0`)
     return value
+
+
+def _lookup(value: Any, variable: Variable) -> Any:
+    try:
+        return lookup(value, variable.path)
+    except PathMissing as missing:
+        raise MissingVariable(
+            variable.expression, f"no {missing.step!r} in {_describe(missing.value)}"
+        ) from None
 
 
 def _describe(value: Any) -> str:

@@ -13,6 +13,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from graders_emulator.main import create_app
+from graders_emulator.serving import uvicorn_config
 from graders_emulator.settings import Settings
 
 
@@ -52,8 +53,12 @@ def serve_in_thread(
     app = create_app(settings)
     sock = bind_socket(settings.host, settings.port)
     # A pending injected hang must not hold shutdown for minutes.
-    config = uvicorn.Config(
-        app, log_level="warning", lifespan="on", access_log=False, timeout_graceful_shutdown=5
+    config = uvicorn_config(
+        app,
+        settings,
+        log_config=uvicorn.config.LOGGING_CONFIG,
+        log_level="warning",
+        timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(

@@ -12,18 +12,14 @@ from pydantic import BaseModel
 from graders_emulator import templating
 from graders_emulator.errors import BadRequest
 from graders_emulator.grading import formula
+from graders_emulator.grading.templates import grader_templates
 from graders_emulator.schemas.base import WireModel
 from graders_emulator.schemas.graders import (
-    EvalMessage,
     Grader,
-    InputAudioContent,
-    InputImageContent,
     LabelModelGrader,
     MultiGrader,
     PythonGrader,
     ScoreModelGrader,
-    StringCheckGrader,
-    TextSimilarityGrader,
 )
 
 _NAME_ALPHABET = string.ascii_letters + string.digits
@@ -53,40 +49,6 @@ def multi_graders_shape_error(raw_grader: Any) -> BadRequest | None:
         param=f"grader.graders.{key}",
         code="invalid_type",
     )
-
-
-# --- templates -------------------------------------------------------------------------------------
-
-
-def _message_templates(messages: list[EvalMessage], path: str) -> Iterator[tuple[str, str]]:
-    for i, message in enumerate(messages):
-        content = message.content
-        if isinstance(content, str):
-            yield f"{path}.{i}.content", content
-            continue
-        parts = content if isinstance(content, list) else [content]
-        for j, part in enumerate(parts):
-            where = f"{path}.{i}.content.{j}" if isinstance(content, list) else f"{path}.{i}.content"
-            if isinstance(part, str):
-                yield where, part
-            elif isinstance(part, InputImageContent):
-                yield f"{where}.image_url", part.image_url
-            elif isinstance(part, InputAudioContent):
-                yield f"{where}.input_audio.data", part.input_audio.data
-            else:
-                yield f"{where}.text", part.text
-
-
-def _templates(grader: Grader, path: str) -> Iterator[tuple[str, str]]:
-    """Every (param path, template) of a grader. Python sources are never templates."""
-    if isinstance(grader, StringCheckGrader | TextSimilarityGrader):
-        yield f"{path}.input", grader.input
-        yield f"{path}.reference", grader.reference
-    elif isinstance(grader, ScoreModelGrader | LabelModelGrader):
-        yield from _message_templates(grader.input, f"{path}.input")
-    elif isinstance(grader, MultiGrader):
-        for key, sub in grader.graders.items():
-            yield from _templates(sub, f"{path}.graders.{key}")
 
 
 # --- per-type checks -------------------------------------------------------------------------------
@@ -168,7 +130,7 @@ def check_grader(grader: Grader, *, max_source_bytes: int, top_level: bool = Tru
             code="invalid_value",
         )
     _check_one(grader, "grader", max_source_bytes)
-    for param, template in _templates(grader, "grader"):
+    for param, template in grader_templates(grader, "grader"):
         try:
             templating.check(template)
         except templating.TemplateSyntaxError as exc:

@@ -18,22 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from example_graders import EXACT, FUZZY, JUDGE
 from rapidfuzz import fuzz, utils
 
-EXACT = {
-    "type": "string_check",
-    "name": "exact",
-    "input": "{{sample.output_text}}",
-    "reference": "{{item.answer}}",
-    "operation": "eq",
-}
-FUZZY = {
-    "type": "text_similarity",
-    "name": "fuzzy",
-    "input": "{{sample.output_text}}",
-    "reference": "{{item.answer}}",
-    "evaluation_metric": "fuzzy_match",
-}
 MISSING_VARIABLE = {**EXACT, "name": "missing", "reference": "{{item.nope}}"}
 PYTHON = {
     "type": "python",
@@ -46,12 +33,6 @@ PYTHON = {
         "    time.sleep(item.get('sleep', 0))\n"
         "    return len(sample['output_text']) / 10\n"
     ),
-}
-JUDGE = {
-    "type": "score_model",
-    "name": "judge",
-    "model": "gpt-4o",
-    "input": [{"role": "user", "content": "Grade: {{sample.output_text}}"}],
 }
 MULTI = {
     "type": "multi",

@@ -6,15 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from example_graders import EXACT as NAMED_EXACT
+from example_graders import unnamed
 
 from graders_emulator.cli import main
 
-EXACT = {
-    "type": "string_check",
-    "input": "{{sample.output_text}}",
-    "reference": "{{item.answer}}",
-    "operation": "eq",
-}
+EXACT = unnamed(NAMED_EXACT)  # validate generates the name
 
 
 @pytest.fixture

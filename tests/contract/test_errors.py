@@ -28,8 +28,8 @@ from .support import (
 
 STRING_CHECK = {"type": "string_check", "name": "sc", "input": "a", "reference": "b", "operation": "eq"}
 ECHO_B = {**STRING_CHECK, "input": "{{ sample.output_text }}"}  # reward 1.0 for model_sample "b"
-FLAVOURS = pytest.mark.parametrize("flavour", ["sync", "async"])
-METHODS = pytest.mark.parametrize("method", ["run", "validate"])
+FLAVOURS = pytest.mark.parametrize("flavour", ["sync", "async"], ids=["sync", "async"])
+METHODS = pytest.mark.parametrize("method", ["run", "validate"], ids=["run", "validate"])
 
 
 def _kwargs(method: str, grader: dict[str, Any]) -> dict[str, Any]:
@@ -60,7 +60,7 @@ def assert_raw_envelope(response: httpx.Response, status: int) -> dict[str, Any]
 # --- body not JSON --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", [RUN_PATH, VALIDATE_PATH])
+@pytest.mark.parametrize("path", [RUN_PATH, VALIDATE_PATH], ids=["run", "validate"])
 @pytest.mark.parametrize("content", [b"{not json", b"", b'{"grader": ', b"\xff\xfe"], ids=repr)
 def test_body_not_json_raw(emulator: RunningServer, path: str, content: bytes) -> None:
     headers = {**AUTH, "content-type": "application/json"}
@@ -180,6 +180,7 @@ SCORE_MODEL = {
         ("temperature", True),  # JSON boolean where a number is required
         ("seed", "42"),  # JSON string where an integer is required
     ],
+    ids=["temperature-True", "seed-42"],
 )
 @METHODS
 def test_wrong_type_is_not_coerced(emulator: RunningServer, method: str, field: str, value: Any) -> None:
@@ -362,7 +363,11 @@ def test_unknown_key_in_strict_graders_mode(strict_graders_emulator: RunningServ
 # --- auth -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("authorization", [None, "", "Bearer", "Basic abc", "sk-no-scheme"])
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "", "Bearer", "Basic abc", "sk-no-scheme"],
+    ids=["none", "empty", "Bearer", "Basic-abc", "sk-no-scheme"],
+)
 def test_401_missing_key(emulator: RunningServer, authorization: str | None) -> None:
     headers = {} if authorization is None else {"Authorization": authorization}
     response = httpx.post(
@@ -406,7 +411,11 @@ def test_configured_key_is_accepted(keyed_emulator: RunningServer) -> None:
 # --- 404 / 405 ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/v1/fine_tuning/alpha/graders/nope", "/v1/graders/run", "/v2/x"])
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/fine_tuning/alpha/graders/nope", "/v1/graders/run", "/v2/x"],
+    ids=["/v1/fine_tuning/alpha/graders/nope", "/v1/graders/run", "/v2/x"],
+)
 def test_404_unknown_path(emulator: RunningServer, path: str) -> None:
     error = assert_raw_envelope(httpx.post(emulator.url + path, json={}, headers=AUTH), 404)
     assert error["message"] == f"Invalid URL (POST {path})"
@@ -424,8 +433,8 @@ def test_404_through_the_sdk(client: openai.OpenAI) -> None:
     )
 
 
-@pytest.mark.parametrize("path", [RUN_PATH, VALIDATE_PATH])
-@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])
+@pytest.mark.parametrize("path", [RUN_PATH, VALIDATE_PATH], ids=["run", "validate"])
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"], ids=["GET", "PUT", "DELETE", "PATCH"])
 def test_405_wrong_method(emulator: RunningServer, path: str, method: str) -> None:
     response = httpx.request(method, emulator.url + path, headers=AUTH)
     error = assert_raw_envelope(response, 405)

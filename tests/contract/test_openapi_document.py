@@ -48,8 +48,8 @@ def test_document_is_openapi_3(document: dict[str, Any]) -> None:
         assert set(document["paths"][path]) == {"post"}
 
 
-@pytest.mark.parametrize("operation", OPERATIONS)
-@pytest.mark.parametrize("status", ERROR_STATUSES)
+@pytest.mark.parametrize("operation", OPERATIONS, ids=list(OPERATIONS))
+@pytest.mark.parametrize("status", ERROR_STATUSES, ids=list(ERROR_STATUSES))
 def test_error_statuses_use_the_envelope(document: dict[str, Any], operation: str, status: str) -> None:
     responses = document["paths"][OPERATIONS[operation]]["post"]["responses"]
     assert status in responses, f"{operation}: {status} is not documented ({sorted(responses)})"
@@ -72,7 +72,9 @@ def test_no_422_is_documented(document: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("operation", "required"), [("run", {"grader", "model_sample"}), ("validate", {"grader"})]
+    ("operation", "required"),
+    [("run", {"grader", "model_sample"}), ("validate", {"grader"})],
+    ids=["run", "validate"],
 )
 def test_request_bodies(document: dict[str, Any], operation: str, required: set[str]) -> None:
     body = document["paths"][OPERATIONS[operation]]["post"]["requestBody"]
@@ -131,7 +133,7 @@ def _run_schema(document: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-@pytest.mark.parametrize("profile", ["real", "spec"])
+@pytest.mark.parametrize("profile", ["real", "spec"], ids=["real", "spec"])
 def test_run_response_schema_accepts_real_answers(
     document: dict[str, Any], emulator: RunningServer, spec_emulator: RunningServer, profile: str
 ) -> None:

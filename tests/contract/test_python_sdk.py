@@ -206,8 +206,8 @@ def _server(case: Case, mode: Mode, emulator: RunningServer, spec_emulator: Runn
     return spec_emulator if case.models and mode == "strict" else emulator
 
 
-@pytest.mark.parametrize("flavour", ["sync", "async"])
-@pytest.mark.parametrize("mode", ["strict", "lenient"])
+@pytest.mark.parametrize("flavour", ["sync", "async"], ids=["sync", "async"])
+@pytest.mark.parametrize("mode", ["strict", "lenient"], ids=["strict", "lenient"])
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_run_every_grader(
     case: Case, mode: Mode, flavour: Flavour, emulator: RunningServer, spec_emulator: RunningServer
@@ -275,8 +275,8 @@ def _validated(grader: dict[str, Any]) -> dict[str, Any]:
     return {"type": grader["type"], **{k: v for k, v in grader.items() if k != "type"}}
 
 
-@pytest.mark.parametrize("flavour", ["sync", "async"])
-@pytest.mark.parametrize("mode", ["strict", "lenient"])
+@pytest.mark.parametrize("flavour", ["sync", "async"], ids=["sync", "async"])
+@pytest.mark.parametrize("mode", ["strict", "lenient"], ids=["strict", "lenient"])
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_validate_every_grader(case: Case, mode: Mode, flavour: Flavour, emulator: RunningServer) -> None:
     if case.grader["type"] == "multi" and mode == "strict":
@@ -296,8 +296,8 @@ def test_validate_every_grader(case: Case, mode: Mode, flavour: Flavour, emulato
     assert REQUEST_ID.match(answer.request_id or "")
 
 
-@pytest.mark.parametrize("flavour", ["sync", "async"])
-@pytest.mark.parametrize("mode", ["strict", "lenient"])
+@pytest.mark.parametrize("flavour", ["sync", "async"], ids=["sync", "async"])
+@pytest.mark.parametrize("mode", ["strict", "lenient"], ids=["strict", "lenient"])
 def test_validate_normalises(mode: Mode, flavour: Flavour, emulator: RunningServer) -> None:
     """A missing name is generated; unset optionals are omitted (never `image_tag: null`); unknown
     keys such as OpenAI's own `pass_threshold` are ignored and not echoed."""
@@ -311,8 +311,8 @@ def test_validate_normalises(mode: Mode, flavour: Flavour, emulator: RunningServ
     assert again["name"] != returned["name"]  # anew on every call
 
 
-@pytest.mark.parametrize("flavour", ["sync", "async"])
-@pytest.mark.parametrize("mode", ["strict", "lenient"])
+@pytest.mark.parametrize("flavour", ["sync", "async"], ids=["sync", "async"])
+@pytest.mark.parametrize("mode", ["strict", "lenient"], ids=["strict", "lenient"])
 def test_run_generates_a_name(mode: Mode, flavour: Flavour, emulator: RunningServer) -> None:
     grader = {"type": "string_check", "input": "a", "reference": "a", "operation": "eq"}
     answer = call(emulator.base_url, mode, flavour, "run", grader=grader, model_sample="x")
@@ -320,7 +320,7 @@ def test_run_generates_a_name(mode: Mode, flavour: Flavour, emulator: RunningSer
     assert answer.parsed.metadata.name == answer.json["metadata"]["name"]
 
 
-@pytest.mark.parametrize("mode", ["strict", "lenient"])
+@pytest.mark.parametrize("mode", ["strict", "lenient"], ids=["strict", "lenient"])
 def test_score_model_default_answer_is_deterministic(
     mode: Mode, emulator: RunningServer, spec_emulator: RunningServer
 ) -> None:
@@ -340,8 +340,8 @@ def test_score_model_default_answer_is_deterministic(
     assert first.json["reward"] == second.json["reward"]
 
 
-@pytest.mark.parametrize("flavour", ["sync", "async"])
-@pytest.mark.parametrize("mode", ["strict", "lenient"])
+@pytest.mark.parametrize("flavour", ["sync", "async"], ids=["sync", "async"])
+@pytest.mark.parametrize("mode", ["strict", "lenient"], ids=["strict", "lenient"])
 def test_grading_failures_are_200_with_a_flag(mode: Mode, flavour: Flavour, emulator: RunningServer) -> None:
     """CONTRACT §3: a well-formed request that fails while grading is a 200, reward 0.0, flag + details."""
     missing = {
@@ -407,7 +407,7 @@ def test_json_sample_fills_output_json(client: Any) -> None:
     assert response.reward == 1.0
 
 
-@pytest.mark.parametrize("method", ["run", "validate"])
+@pytest.mark.parametrize("method", ["run", "validate"], ids=["run", "validate"])
 def test_content_array_may_hold_plain_strings(method: str, emulator: RunningServer) -> None:
     """OpenAI's spec (EvalItemContentArray items: EvalItemContentItem, whose first member is a plain
     string) and the SDK's `GraderInputs = List[str | ResponseInputText | ...]` allow strings inside a

@@ -11,6 +11,7 @@ import httpx
 import jsonschema
 import openai
 import pytest
+from example_graders import JUDGE
 
 from graders_emulator.testing import RunningServer
 
@@ -31,12 +32,7 @@ from .support import (
 )
 
 INT_RETURNING = {"type": "python", "name": "int", "source": "def grade(sample, item):\n    return 1\n"}
-SCORE_MODEL = {
-    "type": "score_model",
-    "name": "judge",
-    "model": "gpt-4o",
-    "input": [{"role": "user", "content": "Grade: {{ sample.output_text }}"}],
-}
+SCORE_MODEL = JUDGE
 MULTI = {
     "type": "multi",
     "name": "m",

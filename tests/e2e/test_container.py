@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from example_graders import EXACT
 
 RUN_PATH = "/v1/fine_tuning/alpha/graders/run"
 READY_TIMEOUT_S = 90.0
@@ -26,13 +27,7 @@ METEOR_HYPOTHESIS = (
 METEOR_REFERENCE = "It is a guide to action that ensures that the military will forever heed Party commands"
 METEOR_EXPECTED = 0.6944444444444445
 
-STRING_CHECK = {
-    "type": "string_check",
-    "name": "exact",
-    "input": "{{ sample.output_text }}",
-    "reference": "{{ item.answer }}",
-    "operation": "eq",
-}
+STRING_CHECK = EXACT
 
 
 def _run(sdk: openai.OpenAI, grader: dict[str, Any], sample: str = "Paris", **item: Any) -> Any:
@@ -170,7 +165,7 @@ PYTHON_GRADERS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(PYTHON_GRADERS))
+@pytest.mark.parametrize("name", sorted(PYTHON_GRADERS), ids=sorted(PYTHON_GRADERS))
 def test_python_grader_in_the_sandbox(sdk: openai.OpenAI, ready: dict[str, Any], name: str) -> None:
     result = _run(sdk, {"type": "python", "name": name, "source": PYTHON_GRADERS[name]})
     assert _raised_flags(result) == [], result.metadata

@@ -5,18 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import openai
+from example_graders import EXACT
 
 from graders_emulator.settings import Settings
 
 KEY = "sk-test-emulation-1234"
 
-STRING_CHECK = {
-    "type": "string_check",
-    "name": "exact",
-    "input": "{{sample.output_text}}",
-    "reference": "{{item.answer}}",
-    "operation": "eq",
-}
+STRING_CHECK = EXACT
 SCORE_MODEL = {
     "type": "score_model",
     "name": "accuracy",

@@ -52,6 +52,15 @@ def test_without_retries_the_rate_limit_error_is_raised(sdk_once: openai.OpenAI)
         (503, openai.InternalServerError, "server_error"),
         (504, openai.InternalServerError, "server_error"),
     ],
+    ids=[
+        "408-APIStatusError-timeout_error",
+        "409-ConflictError-conflict_error",
+        "429-RateLimitError-requests",
+        "500-InternalServerError-server_error",
+        "502-InternalServerError-server_error",
+        "503-InternalServerError-server_error",
+        "504-InternalServerError-server_error",
+    ],
 )
 def test_retryable_statuses_are_retried_then_raised(
     sdk: openai.OpenAI, journal: Journal, status: int, error_class: type[Exception], error_type: str

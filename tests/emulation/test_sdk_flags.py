@@ -9,8 +9,34 @@ import openai
 import pytest
 from emulation_helpers import KEY, STRING_CHECK, run
 
-from graders_emulator.grading.result import DETAIL_KEY, FLAGS
 from graders_emulator.testing import RunningServer
+
+# CONTRACT §2's 24 error keys are 15 flags, each with the `*_details` / `*_type` key it carries (None:
+# the flag has none). Written out here, not read from the app: a flag the app drops fails its test.
+DETAIL_KEY: dict[str, str | None] = {
+    "formula_parse_error": None,
+    "sample_parse_error": "sample_parse_error_details",
+    "truncated_observation_error": None,
+    "unresponsive_reward_error": None,
+    "invalid_variable_error": "invalid_variable_error_details",
+    "other_error": None,
+    "python_grader_server_error": "python_grader_server_error_type",
+    "python_grader_runtime_error": "python_grader_runtime_error_details",
+    "model_grader_server_error": "model_grader_server_error_details",
+    "model_grader_refusal_error": "model_grader_refusal_error_details",
+    "model_grader_parse_error": "model_grader_parse_error_details",
+    "model_grader_exceeded_max_tokens_error": None,
+    "endpoint_grader_internal_error": "endpoint_grader_internal_error_details",
+    "endpoint_grader_server_error": "endpoint_grader_server_error_details",
+    "endpoint_grader_safety_check_error": None,
+}
+FLAGS = list(DETAIL_KEY)
+
+
+def test_the_flags_and_their_keys_are_the_24_keys() -> None:
+    assert len(FLAGS) == 15
+    keys = set(FLAGS) | {key for key in DETAIL_KEY.values() if key is not None}
+    assert len(keys) == 24
 
 
 @pytest.mark.parametrize("flag", FLAGS, ids=FLAGS)
@@ -62,6 +88,14 @@ def test_unknown_flag_is_a_400(sdk: openai.OpenAI) -> None:
         ("x-emulator-latency-ms", "-1"),
         ("x-emulator-retry-after-ms", "61000"),
         ("x-emulator-should-retry", "maybe"),
+    ],
+    ids=[
+        "x-emulator-score-high",
+        "x-emulator-status-200",
+        "x-emulator-fault-explode",
+        "x-emulator-latency-ms--1",
+        "x-emulator-retry-after-ms-61000",
+        "x-emulator-should-retry-maybe",
     ],
 )
 def test_bad_header_values_are_400s_naming_the_header(sdk: openai.OpenAI, header: str, value: str) -> None:

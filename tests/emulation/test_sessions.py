@@ -88,7 +88,9 @@ def test_session_reset_forgets_only_that_session(server: RunningServer) -> None:
         assert control.get("sessions/drop/journal").json()["data"] == []
 
 
-@pytest.mark.parametrize("path", ["/_emulator/sessions/bad id/v1/fine_tuning/alpha/graders/run"])
+@pytest.mark.parametrize(
+    "path", ["/_emulator/sessions/bad id/v1/fine_tuning/alpha/graders/run"], ids=["space-in-session-id"]
+)
 def test_invalid_session_url_is_not_rewritten(server: RunningServer, path: str) -> None:
     response = httpx.post(server.url + path, headers={"authorization": f"Bearer {KEY}"}, json={})
     assert response.status_code == 404

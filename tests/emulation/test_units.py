@@ -47,6 +47,7 @@ def test_headers_parse_everything() -> None:
 @pytest.mark.parametrize(
     ("name", "value"),
     [("x-emulator-score", "nan"), ("x-emulator-status", "abc"), ("x-emulator-fail-attempts", "-1")],
+    ids=["x-emulator-score-nan", "x-emulator-status-abc", "x-emulator-fail-attempts--1"],
 )
 def test_bad_header_values(name: str, value: str) -> None:
     with pytest.raises(headers.HeaderError, match=name):
@@ -140,7 +141,12 @@ def test_journal_is_bounded_and_filtered_by_session() -> None:
         (429, "requests", True),
         (599, "server_error", True),
     ],
-    ids=["400", "408", "429", "599"],
+    ids=[
+        "400-invalid_request_error-False",
+        "408-timeout_error-True",
+        "429-requests-True",
+        "599-server_error-True",
+    ],
 )
 def test_status_envelopes(status: int, type_: str, retryable: bool) -> None:
     assert InjectedError(status).envelope()["error"]["type"] == type_

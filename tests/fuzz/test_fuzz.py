@@ -213,7 +213,9 @@ def test_malformed_bodies_get_a_4xx_envelope(
 
 
 @pytest.mark.parametrize(
-    "content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml"]
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "application/xml"],
+    ids=["text/plain", "application/x-www-form-urlencoded", "application/xml"],
 )
 def test_valid_json_with_a_wrong_content_type_is_a_415(http: httpx.Client, content_type: str) -> None:
     grader = {"type": "string_check", "input": "a", "reference": "a", "operation": "eq"}
@@ -227,7 +229,9 @@ def test_valid_json_with_a_wrong_content_type_is_a_415(http: httpx.Client, conte
 
 
 @pytest.mark.parametrize(
-    "content_type", [None, "application/json; charset=utf-8", "application/vnd.api+json"]
+    "content_type",
+    [None, "application/json; charset=utf-8", "application/vnd.api+json"],
+    ids=["no-content-type", "json-with-charset", "vnd-api-json"],
 )
 def test_json_media_types_and_no_content_type_are_graded(
     http: httpx.Client, content_type: str | None

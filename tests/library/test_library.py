@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from example_graders import EXACT
 from nltk.tokenize import NLTKWordTokenizer
 from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 from rapidfuzz import fuzz, utils
@@ -29,13 +30,7 @@ PYTHON_LENGTH = "def grade(sample, item):\n    return len(sample['output_text'])
 
 # One grader of every type (label_model is allowed only inside multi, CONTRACT §1).
 GRADERS: dict[str, dict[str, Any]] = {
-    "string_check": {
-        "type": "string_check",
-        "name": "exact",
-        "input": SAMPLE_IN,
-        "reference": "{{item.answer}}",
-        "operation": "eq",
-    },
+    "string_check": EXACT,
     "fuzzy_match": {
         "type": "text_similarity",
         "name": "fz",

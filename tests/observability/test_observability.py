@@ -135,6 +135,7 @@ def test_request_log_line_at_debug_only(client: TestClient, caplog: pytest.LogCa
 @pytest.mark.parametrize(
     ("path", "label"),
     [(RUN, RUN), ("/healthz", "/healthz"), ("/_emulator/rules", "/_emulator"), ("/v1/x", "other")],
+    ids=["run-route", "healthz", "control-plane-prefix", "unknown-path-is-other"],
 )
 def test_route_labels_stay_bounded(path: str, label: str) -> None:
     assert route_label(path) == label

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from importlib.metadata import entry_points
 
+import example_graders
 import httpx
 import pytest
 
@@ -22,7 +23,7 @@ pytest_plugins = ["pytester"]
 
 # Keep the in-process servers light: one python worker each (they start with the server).
 INI = "[pytest]\ngraders_emulator_python_workers = 1\n"
-EXACT = '{"type": "string_check", "name": "exact", "input": "{{sample.output_text}}", "reference": "{{item.answer}}", "operation": "eq"}'
+EXACT = json.dumps(example_graders.EXACT)  # pasted into the generated test modules
 
 
 def documented_example() -> str:
@@ -217,3 +218,68 @@ def test_url_option_takes_the_printed_v1_url_or_the_root(
     else:
         result = run(pytester, f"--graders-emulator-url={given}")
     result.assert_outcomes(passed=1)
+
+
+OWN_APP_MAIN = """
+from fastapi import FastAPI
+
+app = FastAPI()
+
+
+def greet(name: str) -> str:
+    return f"hello {name}"
+
+
+@app.get("/hello/{name}")
+def hello(name: str) -> dict[str, str]:
+    return {"message": greet(name)}
+"""
+
+OWN_TESTS = f"""
+import pathlib
+
+import pytest
+from fastapi.testclient import TestClient
+
+import app
+from app.main import app as api, greet
+
+EXACT = {EXACT}
+
+
+def test_own_package_is_imported():
+    assert pathlib.Path(app.__file__).parent == pathlib.Path(__file__).parents[1] / "app"
+
+
+def test_own_function():
+    assert greet("you") == "hello you"
+
+
+def test_own_route():
+    with TestClient(api) as client:
+        assert client.get("/hello/you").json() == {{"message": "hello you"}}
+
+
+@pytest.mark.parametrize("n", range(3))
+def test_grades_through_the_emulator_fixture(graders_emulator, n):
+    result = graders_emulator.client.fine_tuning.alpha.graders.run(
+        grader=EXACT, model_sample=greet("you"), item={{"answer": "hello you"}}
+    )
+    assert result.reward == 1.0
+    assert len(graders_emulator.journal()) == 1
+"""
+
+
+@pytest.mark.usefixtures("no_python")
+@pytest.mark.timeout(600)  # a pytester run of xdist workers, each starting a server, on a shared machine
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["one-process", "xdist-2-workers"])
+def test_user_project_with_its_own_app_package(pytester: pytest.Pytester, xdist: list[str]) -> None:
+    """The standard FastAPI layout (`app/main.py`, tests doing `from app.main import ...`) keeps its
+    own `app` and uses the plugin's fixture: nothing of ours is named `app` (issue 9)."""
+    pytester.makeini(INI + "pythonpath = .\ntestpaths = tests\n")
+    pytester.mkpydir("app")
+    pytester.path.joinpath("app", "main.py").write_text(textwrap.dedent(OWN_APP_MAIN))
+    pytester.mkdir("tests")
+    pytester.path.joinpath("tests", "test_own.py").write_text(textwrap.dedent(OWN_TESTS))
+    result = run(pytester, *xdist)
+    result.assert_outcomes(passed=6)

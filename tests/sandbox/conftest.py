@@ -6,14 +6,14 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from sandbox_helpers import CANARY_ENV, CANARY_SECRET, MODES, PoolHandle, close_pool, open_pool
+from sandbox_helpers import CANARY_ENV, CANARY_SECRET, MODES, PoolHandle, close_pool, open_mode_pool
 
 
 @pytest.fixture(scope="module", params=MODES)
 def pool(request: pytest.FixtureRequest) -> Iterator[PoolHandle]:
-    """A 2-worker pool with the realistic preload, as root (namespaces) and forced unprivileged."""
+    """A 2-worker pool with the realistic preload, as root (namespaces) and as uid 10001 (no capabilities)."""
     os.environ[CANARY_ENV] = CANARY_SECRET  # set before the zygotes start: they must not inherit it
-    handle = open_pool(force_unprivileged=request.param == "unprivileged")
+    handle = open_mode_pool(request.param)
     try:
         yield handle
     finally:
@@ -23,4 +23,5 @@ def pool(request: pytest.FixtureRequest) -> Iterator[PoolHandle]:
 
 @pytest.fixture
 def mode(pool: PoolHandle) -> str:
-    return "unprivileged" if pool.pool.force_unprivileged or os.geteuid() != 0 else "root-namespaces"
+    unprivileged = pool.uid_switch is not None or pool.pool.force_unprivileged or os.geteuid() != 0
+    return "unprivileged" if unprivileged else "root-namespaces"

@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
+import sys
 import threading
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Iterator, Mapping
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any, TypeVar
 
 from graders_emulator.grading.context import PythonJob, PythonOutcome
 from graders_emulator.sandbox import SandboxLimits, SandboxPool
+from graders_emulator.sandbox import worker as worker_module
 
 T = TypeVar("T")
 TEST_LIMITS = SandboxLimits(timeout_s=2.0, memory_mb=256, disk_mb=16, output_kb=64)
 CANARY_ENV = "GRADERS_EMULATOR_SANDBOX_TEST_CANARY"
 CANARY_SECRET = "sk-canary-" + secrets.token_hex(8)
 MODES = ["root-namespaces", "unprivileged"]
+UNPRIVILEGED_UID = 10001  # the Dockerfile's USER; the "unprivileged" mode runs every zygote as this uid
+AS_UID = Path(__file__).with_name("as_uid.py")
+PROJECT_APP = Path(worker_module.__file__).resolve().parents[2]
 
 
 class LoopThread:
@@ -47,6 +54,7 @@ class PoolHandle:
     def __init__(self, loop: LoopThread, pool: SandboxPool) -> None:
         self.loop = loop
         self.pool = pool
+        self.uid_switch: contextlib.AbstractContextManager[None] | None = None
 
     def run(
         self, source: str, sample: Mapping[str, Any] | None = None, item: Any = None, **kw: Any
@@ -89,11 +97,40 @@ def wait_until(predicate: Any, timeout: float = 5.0) -> bool:
     return bool(predicate())
 
 
-def open_pool(limits: SandboxLimits = TEST_LIMITS, workers: int = 2, **kw: Any) -> PoolHandle:
+@contextlib.contextmanager
+def zygotes_as_uid(uid: int = UNPRIVILEGED_UID) -> Iterator[None]:
+    """While active, every zygote a pool starts runs as `uid` with no capabilities (see as_uid.py)."""
+    if os.geteuid() != 0:  # already unprivileged: nothing to emulate
+        yield
+        return
+    original = worker_module.zygote_command
+
+    def as_uid(token: str) -> list[str]:
+        return [sys.executable, "-I", str(AS_UID), str(PROJECT_APP), str(uid), "--", *original(token)]
+
+    worker_module.zygote_command = as_uid
+    try:
+        yield
+    finally:
+        worker_module.zygote_command = original
+
+
+def open_pool(
+    limits: SandboxLimits = TEST_LIMITS, workers: int = 2, *, as_uid: int | None = None, **kw: Any
+) -> PoolHandle:
     loop = LoopThread()
     pool = SandboxPool(workers, limits, **kw)
+    handle = PoolHandle(loop, pool)
+    if as_uid is not None:
+        handle.uid_switch = zygotes_as_uid(as_uid)
+        handle.uid_switch.__enter__()
     loop.call(pool.start())
-    return PoolHandle(loop, pool)
+    return handle
+
+
+def open_mode_pool(mode: str, limits: SandboxLimits = TEST_LIMITS, workers: int = 2, **kw: Any) -> PoolHandle:
+    """A pool in one of MODES: as root with namespaces, or every zygote as uid 10001."""
+    return open_pool(limits, workers, as_uid=UNPRIVILEGED_UID if mode == "unprivileged" else None, **kw)
 
 
 def close_pool(handle: PoolHandle) -> None:
@@ -102,4 +139,7 @@ def close_pool(handle: PoolHandle) -> None:
         gone = wait_until(lambda: not sandbox_processes(handle.pool.token))
         assert gone, f"sandbox processes left behind: {sandbox_processes(handle.pool.token)}"
     finally:
+        switch = getattr(handle, "uid_switch", None)
+        if switch is not None:
+            switch.__exit__(None, None, None)
         handle.loop.stop()

@@ -185,7 +185,7 @@ def test_protections_report(pool: PoolHandle, mode: str) -> None:
     assert found["mode"] == mode
     assert found["landlock"] and found["seccomp"]
     assert found["workers"] == 2 and found["warm"] == 2
-    assert found["rlimits"] == ["CPU", "AS", "NOFILE", "FSIZE", "CORE"]
+    assert found["rlimits"] == ["CPU", "AS", "NOFILE", "FSIZE", "CORE", "NPROC"]
     namespaces = mode == "root-namespaces"
     assert found["netns"] is namespaces and found["mountns_tmpfs"] is namespaces
     assert found["pidns"] is False  # only a fallback when Landlock cannot scope signals (ABI < 6)

@@ -50,6 +50,7 @@ def test_reply_for(end: ChildEnd, expected: dict[str, object]) -> None:
 @pytest.mark.parametrize(
     ("value", "ok"),
     [(1, True), (0.5, True), (-3, True), (True, False), ("1", False), (None, False), (float("inf"), False)],
+    ids=["int", "float", "negative-int", "bool-refused", "str-refused", "none-refused", "inf-refused"],
 )
 def test_check_value(value: object, ok: bool) -> None:
     assert ("value" in check_value(value)) is ok

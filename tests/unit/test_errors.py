@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from graders_emulator.errors import BadRequest, body_path
-from graders_emulator.middleware import mask_key
+from graders_emulator.http.auth import mask_key
 from graders_emulator.service import Runtime, parse_run, parse_validate
 from graders_emulator.validation import NameGenerator
 

@@ -56,7 +56,7 @@ def wordnet_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         yield
 
 
-@pytest.mark.parametrize("metric", sorted(METRICS))
+@pytest.mark.parametrize("metric", sorted(METRICS), ids=sorted(METRICS))
 @_SETTINGS
 @given(input=texts, reference=texts)
 def test_every_metric_is_a_float_in_unit_interval(metric: str, input: str, reference: str) -> None:
@@ -66,21 +66,21 @@ def test_every_metric_is_a_float_in_unit_interval(metric: str, input: str, refer
     assert 0.0 <= value <= 1.0
 
 
-@pytest.mark.parametrize("metric", sorted(METRICS))
+@pytest.mark.parametrize("metric", sorted(METRICS), ids=sorted(METRICS))
 @_SETTINGS
 @given(text=texts)
 def test_a_text_against_itself_is_never_below_a_text_against_nothing(metric: str, text: str) -> None:
     assert score(metric, text, text) >= score(metric, "", text)
 
 
-@pytest.mark.parametrize("metric", sorted(_ROUGE_TYPES))
+@pytest.mark.parametrize("metric", sorted(_ROUGE_TYPES), ids=sorted(_ROUGE_TYPES))
 @settings(max_examples=300, deadline=None)
 @given(input=st.one_of(word_texts, any_texts), reference=st.one_of(word_texts, any_texts))
 def test_rouge_equals_rouge_score_exactly(metric: str, input: str, reference: str) -> None:
     assert score(metric, input, reference) == _rouge_score(metric, input, reference)
 
 
-@pytest.mark.parametrize("metric", sorted(_ROUGE_TYPES))
+@pytest.mark.parametrize("metric", sorted(_ROUGE_TYPES), ids=sorted(_ROUGE_TYPES))
 @settings(max_examples=10, deadline=None)
 @given(input=long_texts, reference=long_texts)
 def test_rouge_equals_rouge_score_on_long_texts(metric: str, input: str, reference: str) -> None:

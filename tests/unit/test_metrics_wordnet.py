@@ -17,6 +17,7 @@ import pytest
 from nltk.corpus.reader.wordnet import WordNetCorpusReader
 from nltk.tokenize import NLTKWordTokenizer
 from nltk.translate.meteor_score import meteor_score
+from wordnet_files import copy_corpus_files, located_corpus
 
 from graders_emulator.metrics import MetricUnavailable, score, wordnet
 from graders_emulator.metrics.wordnet import (
@@ -27,7 +28,6 @@ from graders_emulator.metrics.wordnet import (
     lexnames_text,
     materialise,
 )
-from wordnet_files import copy_corpus_files, located_corpus
 
 # What Debian's wordnet-base ships (no index.sense, no cntlist.rev), and that plus wordnet-sense-index.
 MINIMAL = REQUIRED_FILES

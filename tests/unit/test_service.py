@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from graders_emulator.grading.context import BaseSandbox, ModelReply, ModelRequest, PythonJob, PythonOutcome
-from graders_emulator.grading.result import ERROR_KEYS, SPEC_ERROR_KEYS, GradeFailure, TokenUsage
+from graders_emulator.grading.result import GradeFailure, TokenUsage
 from graders_emulator.service import Runtime, parse_run, parse_validate, run, validate
 from graders_emulator.validation import NameGenerator
 
@@ -39,6 +39,52 @@ def respond(
     return outcome.body, orjson.loads(outcome.body)
 
 
+# CONTRACT §2, literally and in this order: the 24 error keys of real responses (default profile).
+ERROR_KEYS = (
+    "formula_parse_error",
+    "sample_parse_error",
+    "sample_parse_error_details",
+    "truncated_observation_error",
+    "unresponsive_reward_error",
+    "invalid_variable_error",
+    "invalid_variable_error_details",
+    "other_error",
+    "python_grader_server_error",
+    "python_grader_server_error_type",
+    "python_grader_runtime_error",
+    "python_grader_runtime_error_details",
+    "model_grader_server_error",
+    "model_grader_refusal_error",
+    "model_grader_refusal_error_details",
+    "model_grader_parse_error",
+    "model_grader_parse_error_details",
+    "model_grader_exceeded_max_tokens_error",
+    "model_grader_server_error_details",
+    "endpoint_grader_internal_error",
+    "endpoint_grader_internal_error_details",
+    "endpoint_grader_server_error",
+    "endpoint_grader_server_error_details",
+    "endpoint_grader_safety_check_error",
+)
+# The `spec` profile: the 14 keys of RunGraderResponse.metadata.errors in OpenAI's spec (openai-openapi
+# f85dbe2, tests/contract/openapi/graders-fragment.json), in the spec's order.
+SPEC_ERROR_KEYS = (
+    "formula_parse_error",
+    "sample_parse_error",
+    "truncated_observation_error",
+    "unresponsive_reward_error",
+    "invalid_variable_error",
+    "other_error",
+    "python_grader_server_error",
+    "python_grader_server_error_type",
+    "python_grader_runtime_error",
+    "python_grader_runtime_error_details",
+    "model_grader_server_error",
+    "model_grader_refusal_error",
+    "model_grader_parse_error",
+    "model_grader_server_error_details",
+)
+
 STRING_CHECK = {
     "type": "string_check",
     "name": "g",
@@ -62,6 +108,7 @@ def test_key_order_and_float_encoding() -> None:
         "sampled_model_name",
     ]
     assert list(body["metadata"]["errors"]) == list(ERROR_KEYS)
+    assert len(ERROR_KEYS) == 24
     assert b'"reward":1.0' in raw
     assert isinstance(body["metadata"]["execution_time"], float)
     assert body["metadata"] | {"execution_time": 0} == {

@@ -10,34 +10,26 @@ import hmac
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import anyio.to_thread
 import orjson
 from fastapi import APIRouter, Depends, Request
-from pydantic import TypeAdapter, ValidationError
 from starlette.responses import Response
 
 from graders_emulator import __version__
-from graders_emulator.emulation.config import (
-    ConfigError,
-    describe_error,
-    dotted,
-    parse_config,
-    semantic_problems,
-)
+from graders_emulator.api.control_bodies import RULES_SHAPE, checked, rules_from_json, seed_from_json
+from graders_emulator.api.deps import EmulationDep, RuleIdDep, SandboxDep, SessionDep
+from graders_emulator.bounds import deeper_than
+from graders_emulator.emulation.config import ConfigError, parse_config
 from graders_emulator.emulation.journal import JournalQuery, jsonable
-from graders_emulator.emulation.rules import FaultRule, ModelRule, Rule, SamplingRule
-from graders_emulator.emulation.sessions import SESSION_ID
-from graders_emulator.emulation.state import EmulationState
-from graders_emulator.emulation.wiring import state_of
+from graders_emulator.emulation.rules import FaultRule, ModelRule, SamplingRule
 from graders_emulator.errors import ApiError, BadRequest, NotFound, Unauthorized
 from graders_emulator.schemas.errors import ErrorResponse
 
 SPEC_COMMIT = "f85dbe2"
-_RULES = TypeAdapter(list[Rule])
-_SEED = TypeAdapter(int | None, config={"strict": True})
 
 
-async def _guard(request: Request) -> None:  # async: no worker-thread hop per request
-    token = state_of(request.app).settings.control_token
+async def _guard(request: Request, state: EmulationDep) -> None:
+    token = state.settings.control_token
     if not token:
         return
     header = request.headers.get("authorization", "")
@@ -49,7 +41,7 @@ async def _guard(request: Request) -> None:  # async: no worker-thread hop per r
 
 
 router = APIRouter(prefix="/_emulator", tags=["emulator control plane"], dependencies=[Depends(_guard)])
-Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+Handler = Callable[..., Coroutine[Any, Any, Response]]
 
 
 _PATH_PARAMETERS = {
@@ -64,7 +56,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def _documented(path: str) -> dict[str, Any]:
-    """The path parameters the handlers read from `request.path_params`, for the OpenAPI document."""
+    """The path parameters the dependencies read (api/deps.py), for the OpenAPI document."""
     names = [name for name in _PATH_PARAMETERS if "{" + name + "}" in path]
     parameters = [{"name": n, "in": "path", "required": True, "schema": _PATH_PARAMETERS[n]} for n in names]
     return {"parameters": parameters} if parameters else {}
@@ -102,66 +94,63 @@ def _json(body: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(body), status, media_type="application/json")
 
 
-def _session(request: Request) -> str | None:
-    session = request.path_params.get("session")
-    if session is not None and not SESSION_ID.match(session):
-        raise BadRequest("Session ids are 1-128 characters of [A-Za-z0-9._-].", param="session")
-    return session
-
-
-def _state(request: Request) -> EmulationState:
-    return state_of(request.app)
-
-
 # --- rules
 
 
 @_route("GET", "/rules", "List the rules of the scope, in match order.")
-async def list_rules(request: Request) -> Response:
-    scope = _state(request).scope(_session(request))
+async def list_rules(state: EmulationDep, session: SessionDep) -> Response:
+    scope = state.scope(session)
     return _json({"object": "list", "data": [stored.describe() for stored in scope.rules]})
 
 
 @_route(
     "POST", "/rules", "Add rules: one rule, a list, or {models, faults, sampling}; JSON or YAML.", _RULES_BODY
 )
-async def add_rules(request: Request) -> Response:
-    rules = _parse_rules(await request.body(), request.headers.get("content-type", ""))
-    state = _state(request)
-    session = _session(request)
+async def add_rules(request: Request, state: EmulationDep, session: SessionDep) -> Response:
+    # In a thread: a large or hostile body (YAML aliases) costs up to ~1 s to expand and check.
+    rules = await anyio.to_thread.run_sync(
+        _parse_rules,
+        await request.body(),
+        request.headers.get("content-type", ""),
+        state.settings.max_json_depth,
+    )
     scope = state.scope(session)
+    too_many = scope.rules.over_limit(rules, state.settings.max_rules_per_scope)
+    if too_many:
+        raise BadRequest(too_many, code="rule_limit_reached")
     added = [scope.rules.add(rule, "api", state.seed_of(session)).describe() for rule in rules]
     return _json({"object": "list", "data": added})
 
 
 @_route("DELETE", "/rules", "Delete every rule of the scope (config rules come back on reset).")
-async def delete_rules(request: Request) -> Response:
-    count = _state(request).scope(_session(request)).rules.clear()
+async def delete_rules(state: EmulationDep, session: SessionDep) -> Response:
+    count = state.scope(session).rules.clear()
     return _json({"object": "list", "deleted": count})
 
 
 @_route("GET", "/rules/{rule_id}", "One rule.")
-async def get_rule(request: Request) -> Response:
-    scope = _state(request).scope(_session(request))
-    stored = scope.rules.get(request.path_params["rule_id"])
+async def get_rule(rule_id: RuleIdDep, state: EmulationDep, session: SessionDep) -> Response:
+    stored = state.scope(session).rules.get(rule_id)
     if stored is None:
-        raise _no_rule(request)
+        raise _no_rule(rule_id)
     return _json(stored.describe())
 
 
 @_route("DELETE", "/rules/{rule_id}", "Delete one rule.")
-async def delete_rule(request: Request) -> Response:
-    rule_id = request.path_params["rule_id"]
-    if not _state(request).scope(_session(request)).rules.remove(rule_id):
-        raise _no_rule(request)
+async def delete_rule(rule_id: RuleIdDep, state: EmulationDep, session: SessionDep) -> Response:
+    if not state.scope(session).rules.remove(rule_id):
+        raise _no_rule(rule_id)
     return _json({"id": rule_id, "deleted": True})
 
 
-def _no_rule(request: Request) -> ApiError:
-    return NotFound(f"No rule with id '{request.path_params['rule_id']}'.", param="rule_id")
+def _no_rule(rule_id: str) -> ApiError:
+    return NotFound(f"No rule with id '{rule_id}'.", param="rule_id")
 
 
-def _parse_rules(body: bytes, content_type: str) -> list[ModelRule | FaultRule | SamplingRule]:
+def _parse_rules(
+    body: bytes, content_type: str, max_depth: int
+) -> list[ModelRule | FaultRule | SamplingRule]:
+    """A YAML document in the config file's format, or JSON (see `control_bodies`)."""
     if "yaml" in content_type:
         try:
             config = parse_config(body.decode("utf-8", "replace"), "<request body>")
@@ -169,61 +158,35 @@ def _parse_rules(body: bytes, content_type: str) -> list[ModelRule | FaultRule |
             raise BadRequest(str(exc)) from None
         if not config.models and not config.faults and not config.sampling:
             raise BadRequest("The YAML body holds no rules: give `models:`, `faults:` and/or `sampling:`.")
-        return [*config.models, *config.faults, *config.sampling]
+        return checked([*config.models, *config.faults, *config.sampling])
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
-        raise BadRequest("The body must be a JSON rule, a list of rules, or {models, faults}.") from None
-    return _validated(_as_rule_list(data))
-
-
-def _as_rule_list(data: Any) -> Any:
-    sections = {"models": "model", "faults": "fault", "sampling": "sampling"}
-    if isinstance(data, dict) and set(sections) & set(data) and "kind" not in data:
-        extra = set(data) - set(sections)
-        if extra:
-            raise BadRequest(f"Unknown key {sorted(extra)[0]!r} next to models/faults/sampling.")
-        return [
-            {"kind": kind, **rule} if isinstance(rule, dict) else rule
-            for section, kind in sections.items()
-            for rule in data.get(section) or []
-        ]
-    return data if isinstance(data, list) else [data]
-
-
-def _validated(data: Any) -> list[ModelRule | FaultRule | SamplingRule]:
-    try:
-        rules = _RULES.validate_python(data)
-    except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
+        raise BadRequest(RULES_SHAPE) from None
+    if deeper_than(data, max_depth):
         raise BadRequest(
-            f"Invalid rule: {describe_error(error)}", param=dotted(error["loc"]) or None
-        ) from None
-    problems = semantic_problems([r for r in rules if isinstance(r, ModelRule)])
-    if problems:
-        raise BadRequest(f"Invalid rule: {problems[0][1]}")
-    return rules
+            f"The JSON body is nested more than {max_depth} levels deep (setting max_json_depth)."
+        )
+    return rules_from_json(data)
 
 
 # --- journal
 
 
 @_route("GET", "/journal", "Requests received, oldest first; filter by path, grader_name, session, status.")
-async def read_journal(request: Request) -> Response:
-    entries = _state(request).journal.query(_journal_query(request))
+async def read_journal(request: Request, state: EmulationDep, session: SessionDep) -> Response:
+    entries = state.journal.query(_journal_query(request, session))
     return _json({"object": "list", "data": [jsonable(entry.to_json()) for entry in entries]})
 
 
 @_route("DELETE", "/journal", "Forget the journal of the scope.")
-async def clear_journal(request: Request) -> Response:
-    session = _session(request)
-    count = _state(request).journal.clear(session, everything=session is None)
+async def clear_journal(state: EmulationDep, session: SessionDep) -> Response:
+    count = state.journal.clear(session, everything=session is None)
     return _json({"object": "list", "deleted": count})
 
 
-def _journal_query(request: Request) -> JournalQuery:
+def _journal_query(request: Request, session: str | None) -> JournalQuery:
     params = request.query_params
-    session = _session(request)
     return JournalQuery(
         path=params.get("path"),
         grader_name=params.get("grader_name"),
@@ -247,9 +210,7 @@ def _int_param(raw: str | None, name: str) -> int | None:
 
 
 @_route("POST", "/reset", "Back to the start: config rules, empty journal (globally: every session too).")
-async def reset(request: Request) -> Response:
-    session = _session(request)
-    state = _state(request)
+async def reset(state: EmulationDep, session: SessionDep) -> Response:
     if session is None:
         state.reset()
     else:
@@ -276,23 +237,14 @@ _SEED_BODY = {
     'Set the seed of default answers and random faults of the scope: {"seed": int|null}.',
     _SEED_BODY,
 )
-async def set_seed(request: Request) -> Response:
-    try:
-        body = orjson.loads(await request.body() or b"{}")
-        if not isinstance(body, dict):
-            raise ValueError("not an object")
-        seed = _SEED.validate_python(body.get("seed"))
-    except (ValueError, ValidationError):
-        raise BadRequest('The body must be {"seed": <integer or null>}.', param="seed") from None
-    session = _session(request)
-    _state(request).set_seed(session, seed)
+async def set_seed(request: Request, state: EmulationDep, session: SessionDep) -> Response:
+    seed = seed_from_json(await request.body())
+    state.set_seed(session, seed)
     return _json({"session": session, "seed": seed})
 
 
 @_route("GET", "/info", "Version, response profile, model backend, sandbox protections, spec commit.")
-async def info(request: Request) -> Response:
-    state = _state(request)
-    session = _session(request)
+async def info(state: EmulationDep, sandbox: SandboxDep, session: SessionDep) -> Response:
     settings = state.settings
     return _json(
         {
@@ -304,7 +256,7 @@ async def info(request: Request) -> Response:
             if settings.model_base_url
             else {"kind": "canned"},
             "config": str(settings.config) if settings.config else None,
-            "sandbox": jsonable(request.app.state.sandbox.protections()),
+            "sandbox": jsonable(sandbox.protections()),
             "session": session,
             "seed": state.seed_of(session),
             "rules": len(state.scope(session).rules),

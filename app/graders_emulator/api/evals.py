@@ -8,10 +8,10 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from graders_emulator import service
-from graders_emulator.emulation.sessions import session_of
 from graders_emulator.errors import BadRequest
 from graders_emulator.evals.operations import EvalsOperations, ListParams
+from graders_emulator.http.body import parse_json
+from graders_emulator.http.context import record_of
 from graders_emulator.schemas import evals as wire
 from graders_emulator.schemas.errors import ErrorResponse
 
@@ -42,7 +42,7 @@ def operations(request: Request) -> EvalsOperations:
 
 
 def session(request: Request) -> str | None:
-    return session_of(request.scope)
+    return record_of(request.scope).session  # set by the emulation layer (header or session URL)
 
 
 Ops = Annotated[EvalsOperations, Depends(operations)]
@@ -95,7 +95,7 @@ def list_params(
 
 
 async def _json_body(request: Request) -> Any:
-    return service.parse_body(await request.body())
+    return parse_json(await request.body())
 
 
 # The query parameters are read from the request (for OpenAI's 400s); these document them.

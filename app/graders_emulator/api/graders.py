@@ -3,23 +3,36 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 from starlette.types import Scope
 
 from graders_emulator import service
-from graders_emulator.api.fast_path import Answer, Handler
-from graders_emulator.emulation import wiring
-from graders_emulator.emulation.sessions import scope_state
-from graders_emulator.errors import UnsupportedMediaType
+from graders_emulator.api.deps import RuntimeDep
+from graders_emulator.disconnect import RECEIVE_KEY, cancel_on_disconnect
+from graders_emulator.http.answer import Answer, Handler
+from graders_emulator.http.answer_source import with_answer_source
+from graders_emulator.http.body import json_body
+from graders_emulator.http.context import record_of
 from graders_emulator.schemas.errors import ErrorResponse
 from graders_emulator.schemas.requests import RunGraderRequest, ValidateGraderRequest
 from graders_emulator.schemas.responses import RunGraderResponse, ValidateGraderResponse
 
 PREFIX = "/v1/fine_tuning/alpha/graders"
 router = APIRouter(prefix=PREFIX, tags=["graders"])
+# Bodies above this are parsed and checked in a worker thread: parsing megabytes of JSON and checking
+# their bounds takes milliseconds to seconds, and the event loop must keep answering meanwhile.
+OFFLOAD_BYTES = 256 * 1024
+# At most this many at once: each parse holds the GIL in turns with the event loop, and every extra
+# thread that allocates megabytes keeps a malloc arena of its own (RSS that is never given back).
+PARSE_THREADS = 2
+_parse_threads: anyio.CapacityLimiter | None = None
+T = TypeVar("T")
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": description}
@@ -41,29 +54,38 @@ def _body_doc(model: type[Any]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
 
 
-def _read_json(scope: Scope, body: bytes) -> Any:
-    """The body as JSON. A declared non-JSON media type is refused; an absent one is given the benefit."""
-    content_type = next((v for k, v in scope["headers"] if k == b"content-type"), None)
-    if content_type is not None:
-        media = content_type.split(b";", 1)[0].strip().lower()
-        if media != b"application/json" and not media.endswith(b"+json"):
-            raise UnsupportedMediaType(
-                f"Invalid Content-Type header ({content_type.decode('latin-1')}): the body must be JSON, "
-                "sent as 'Content-Type: application/json'."
-            )
-    return service.parse_body(body)
+async def _parsed(
+    parse: Callable[[Any, service.Runtime], T], scope: Scope, body: bytes, runtime: service.Runtime
+) -> T:
+    """Parse and check a body; a large one in a thread, so that its cost never stalls the event loop."""
+    if len(body) <= OFFLOAD_BYTES:
+        return parse(json_body(scope, body), runtime)
+    global _parse_threads  # noqa: PLW0603  (created on first use: it needs the running event loop)
+    if _parse_threads is None:
+        _parse_threads = anyio.CapacityLimiter(PARSE_THREADS)
+    return await anyio.to_thread.run_sync(
+        lambda: parse(json_body(scope, body), runtime), limiter=_parse_threads
+    )
 
 
+@with_answer_source  # record / replay: a recorded or upstream answer replaces grading when configured
 async def run(scope: Scope, body: bytes, runtime: service.Runtime) -> Answer:
     """Grade one request: the answer's JSON body and extra headers."""
-    parsed = service.parse_run(_read_json(scope, body), runtime)
-    state = scope_state(scope)
-    state["grader"] = parsed.grader  # for the metrics and the journal
-    emulation = wiring.for_request(scope)
-    outcome = await service.run(
-        parsed, runtime, emulation.models, emulation.forced_failures, emulation.latency_s
-    )
-    state["grade_result"] = outcome.result
+    parsed = await _parsed(service.parse_run, scope, body, runtime)
+    record = record_of(scope)
+    record.grader = parsed.grader  # for the metrics and the journal
+    emulation = record.emulation
+    if record.models is None or emulation is None:
+        raise RuntimeError("the emulation layer did not see this request")  # create_app always adds it
+    decision = emulation.decision
+    work = service.run(parsed, runtime, record.models, decision.errors, decision.latency_ms / 1000)
+    receive = scope.get(RECEIVE_KEY)
+    # string_check answers in microseconds: not worth a watcher task; everything else may take long.
+    if receive is None or parsed.grader.type == "string_check":
+        outcome = await work
+    else:
+        outcome = await cancel_on_disconnect(work, receive)
+    record.result = outcome.result
     if not outcome.unreported_details:
         return Answer(outcome.body)
     # Some flags (other_error, ...) have no details key on the wire: say why in a header.
@@ -71,15 +93,16 @@ async def run(scope: Scope, body: bytes, runtime: service.Runtime) -> Answer:
     return Answer(outcome.body, ((b"x-emulator-flag-details", json.dumps(details).encode("latin-1")),))
 
 
+@with_answer_source
 async def validate(scope: Scope, body: bytes, runtime: service.Runtime) -> Answer:
     """Validate one grader: the answer's JSON body."""
-    parsed = service.parse_validate(_read_json(scope, body), runtime)
-    scope_state(scope)["grader"] = parsed.grader
+    parsed = await _parsed(service.parse_validate, scope, body, runtime)
+    record_of(scope).grader = parsed.grader
     return Answer(service.validate(parsed, runtime))
 
 
 # The routes below document the endpoints and are FastAPI's fallback: POSTs are served by
-# GraderFastPath (app/api/fast_path.py) with the same handlers, without FastAPI's routing cost.
+# GraderFastPath (http/fast_path.py) with the same handlers, without FastAPI's routing cost.
 
 
 @router.post(
@@ -90,8 +113,10 @@ async def validate(scope: Scope, body: bytes, runtime: service.Runtime) -> Answe
     responses=ERROR_RESPONSES,
     openapi_extra=_body_doc(RunGraderRequest),
 )
-async def run_grader(request: Request) -> Response:
-    answer = await run(request.scope, await request.body(), request.app.state.runtime)
+async def run_grader(request: Request, runtime: RuntimeDep) -> Response:
+    body = await request.body()
+    request.scope[RECEIVE_KEY] = request.receive
+    answer = await run(request.scope, body, runtime)
     return answer.response()
 
 
@@ -103,8 +128,8 @@ async def run_grader(request: Request) -> Response:
     responses=ERROR_RESPONSES,
     openapi_extra=_body_doc(ValidateGraderRequest),
 )
-async def validate_grader(request: Request) -> Response:
-    answer = await validate(request.scope, await request.body(), request.app.state.runtime)
+async def validate_grader(request: Request, runtime: RuntimeDep) -> Response:
+    answer = await validate(request.scope, await request.body(), runtime)
     return answer.response()
 
 

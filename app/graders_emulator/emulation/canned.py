@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from graders_emulator.emulation.regex_match import DEFAULT_BUDGET_S, RegexBudget
 from graders_emulator.emulation.rules import CallView, ModelAnswer, Usage, message_text, model_misses
 from graders_emulator.emulation.store import Scope, StoredModelRule
 from graders_emulator.grading.context import ModelClient, ModelReply, ModelRequest
@@ -40,8 +41,8 @@ class Overrides:
     label: str | None = None
 
 
-def call_view(request: ModelRequest) -> CallView:
-    """The facts of a call that rules match on."""
+def call_view(request: ModelRequest, regex: RegexBudget | None = None) -> CallView:
+    """The facts of a call that rules match on, and the matching time its rule regexes may take."""
     return CallView(
         grader_type=request.grader_type,
         grader_name=request.grader_name,
@@ -49,6 +50,7 @@ def call_view(request: ModelRequest) -> CallView:
         prompt=message_text(request.messages),
         item=request.item,
         sample_text=request.sample_text,
+        regex=regex if regex is not None else RegexBudget(),
     )
 
 
@@ -113,7 +115,9 @@ class CannedModelClient:
         seed: int = 0,
         default_usage: Usage | None = None,
         upstream: ModelClient | None = None,
+        regex_budget_s: float = DEFAULT_BUDGET_S,
     ) -> None:
+        self._regex = RegexBudget(regex_budget_s)  # one budget for every call of the request
         self._scopes = scopes
         self._overrides = overrides
         self._seed = seed
@@ -133,7 +137,7 @@ class CannedModelClient:
         forced = self._override(request)
         if forced is not None:
             return forced
-        call = call_view(request)
+        call = call_view(request, self._regex)
         stored, nearest = self._pick(call)
         if stored is not None:
             return await self._from_rule(stored), {"answered_by": "rule", "rule": stored.id}

@@ -23,6 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from graders_emulator.emulation.rules import Defaults, FaultRule, ModelRule, SamplingRule
 
 Loc = tuple[str | int, ...]
+# Nodes the loaded YAML may expand to, aliases counted at every use: a 453-byte "billion laughs"
+# expands to 9^9 nodes and took the server 117 s; a config of a thousand rules is ~50,000 nodes.
+MAX_YAML_NODES = 100_000
 
 
 class ConfigError(ValueError):
@@ -116,6 +119,8 @@ def _rule_problem(rule: ModelRule) -> tuple[str, str] | None:
 def _compose(text: str, source: str) -> tuple[Any, dict[Loc, int]]:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise ConfigError([f"{source}:1: invalid YAML: nested too deeply"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
@@ -125,24 +130,35 @@ def _compose(text: str, source: str) -> tuple[Any, dict[Loc, int]]:
     if node is None:
         return None, {}
     lines: dict[Loc, int] = {(): node.start_mark.line + 1}
-    return _build(node, (), lines, source), lines
+    try:
+        return _build(node, (), lines, source, [MAX_YAML_NODES]), lines
+    except RecursionError:
+        raise ConfigError([f"{source}:1: invalid YAML: nested too deeply"]) from None
 
 
-def _build(node: yaml.Node, loc: Loc, lines: dict[Loc, int], source: str) -> Any:
+def _build(node: yaml.Node, loc: Loc, lines: dict[Loc, int], source: str, budget: list[int]) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ConfigError(
+            [
+                f"{source}:{node.start_mark.line + 1}: the YAML expands to more than {MAX_YAML_NODES} "
+                "values (aliases counted at every use)"
+            ]
+        )
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = _build(key_node, loc, {}, source)
+            key = _build(key_node, loc, {}, source, budget)
             if key in result:
                 raise ConfigError([f"{source}:{key_node.start_mark.line + 1}: duplicate key {key!r}"])
             lines[(*loc, key)] = key_node.start_mark.line + 1
-            result[key] = _build(value_node, (*loc, key), lines, source)
+            result[key] = _build(value_node, (*loc, key), lines, source, budget)
         return result
     if isinstance(node, yaml.SequenceNode):
         items = []
         for index, child in enumerate(node.value):
             lines[(*loc, index)] = child.start_mark.line + 1
-            items.append(_build(child, (*loc, index), lines, source))
+            items.append(_build(child, (*loc, index), lines, source, budget))
         return items
     return yaml.constructor.SafeConstructor().construct_object(node)
 

@@ -10,11 +10,12 @@ import itertools
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
 
+from graders_emulator.emulation.journal_caps import ENTRY_OVERHEAD, capped, capped_headers, text_size
 from graders_emulator.grading.result import GradeResult
 
 BODY_CAP = 1024 * 1024  # bytes of a request or response body kept per entry
@@ -97,6 +98,8 @@ class JournalEntry:
     forced_errors: Sequence[dict[str, Any]] = ()
     model_calls: Sequence[dict[str, Any]] = ()
     result: GradeResult | None = None
+    size: int = 0  # bytes counted against the journal's total, set by commit
+    source: str | None = None  # recorded | upstream | missing when record/replay answered; None: emulated
     _decoded: dict[str, Any] | None = field(default=None, repr=False)  # bodies, decoded when read
 
     @property
@@ -151,6 +154,7 @@ class JournalEntry:
             "forced_errors": list(self.forced_errors),
             "model_calls": jsonable(self.model_calls),
             "grading": _grading(self.result),
+            "source": self.source or "emulated",
         }
 
 
@@ -197,12 +201,18 @@ class JournalQuery:
 
 
 class Journal:
-    """A deque of the last `size` entries (0 keeps nothing)."""
+    """The last `size` entries (0 keeps nothing), at most `max_bytes` of them in total."""
 
-    def __init__(self, size: int) -> None:
-        self._entries: deque[JournalEntry] = deque(maxlen=max(size, 0))
+    def __init__(self, size: int, max_bytes: int = 256 * 1024 * 1024) -> None:
+        self._entries: deque[JournalEntry] = deque()
         self._seq = itertools.count(1)
         self.enabled = size > 0
+        self.size = max(size, 0)
+        self.max_bytes = max_bytes
+        self.bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     def start(self, session: str | None, original_path: str, scope: Mapping[str, Any]) -> JournalEntry:
         """A new entry for the request of an ASGI scope, appended by `commit` once it is answered."""
@@ -218,8 +228,24 @@ class Journal:
         )
 
     def commit(self, entry: JournalEntry) -> None:
-        if self.enabled:
-            self._entries.append(entry)
+        """Keep an answered entry, its texts and headers capped; drop the oldest past either bound."""
+        if not self.enabled:
+            return
+        entry.raw_headers, header_bytes = capped_headers(entry.raw_headers)
+        texts = 0
+        if entry.result is not None and entry.result.trace:
+            trace = capped(entry.result.trace)
+            if trace is not entry.result.trace:
+                entry.result = replace(entry.result, trace=trace)
+            texts += text_size(trace)
+        if entry.model_calls:
+            entry.model_calls = capped(entry.model_calls)
+            texts += text_size(entry.model_calls)
+        entry.size = ENTRY_OVERHEAD + len(entry.body) + len(entry.response_body) + header_bytes + texts
+        self._entries.append(entry)
+        self.bytes += entry.size
+        while self._entries and (len(self._entries) > self.size or self.bytes > self.max_bytes):
+            self.bytes -= self._entries.popleft().size
 
     def query(self, query: JournalQuery) -> list[JournalEntry]:
         found = [entry for entry in self._entries if query.accepts(entry)]
@@ -231,6 +257,6 @@ class Journal:
         if everything:
             self._entries.clear()
         else:
-            kept = [entry for entry in self._entries if entry.session != session]
-            self._entries = deque(kept, maxlen=self._entries.maxlen)
+            self._entries = deque(entry for entry in self._entries if entry.session != session)
+        self.bytes = sum(entry.size for entry in self._entries)
         return before - len(self._entries)

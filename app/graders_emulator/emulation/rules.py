@@ -7,14 +7,16 @@ the journal shows for the nearest rule that did not answer.
 from __future__ import annotations
 
 import fnmatch
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from graders_emulator.emulation.regex_match import RegexBudget, compile_error
 from graders_emulator.grading.result import FLAGS, ErrorFlag, TokenUsage, is_flag
+from graders_emulator.grading.templates import rendered_text
+from graders_emulator.templating import PathMissing, dotted_steps, lookup
 
 ModelGraderType = Literal["score_model", "label_model"]
 TransportFault = Literal["hang", "drop", "truncate", "malformed"]
@@ -80,11 +82,9 @@ class ModelMatch(_Strict):
     @field_validator("prompt_regex", "sample_regex")
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+        error = compile_error(value) if value is not None else None
+        if error is not None:
+            raise ValueError(f"invalid regular expression {value!r}: {error}")
         return value
 
 
@@ -209,11 +209,9 @@ class FaultRule(_Strict):
 
 
 def _check_regex(value: str | None) -> str | None:
-    if value is not None:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+    error = compile_error(value) if value is not None else None
+    if error is not None:
+        raise ValueError(f"invalid regular expression {value!r}: {error}")
     return value
 
 
@@ -282,6 +280,7 @@ class CallView:
     prompt: str
     item: Any
     sample_text: str
+    regex: RegexBudget = field(default_factory=RegexBudget, compare=False)
 
 
 def message_text(messages: Sequence[Mapping[str, Any]]) -> str:
@@ -292,34 +291,21 @@ def message_text(messages: Sequence[Mapping[str, Any]]) -> str:
         if isinstance(content, str):
             texts.append(content)
         elif isinstance(content, Mapping):
-            texts.append(_part_text(content))
+            texts.append(rendered_text(content))
         elif isinstance(content, Sequence):
-            texts.extend(_part_text(part) for part in content if isinstance(part, Mapping))
+            texts.extend(rendered_text(part) for part in content if isinstance(part, Mapping))
     return "\n".join(texts)
-
-
-def _part_text(part: Mapping[str, Any]) -> str:
-    for key in ("text", "image_url"):
-        if isinstance(part.get(key), str):
-            return str(part[key])
-    audio = part.get("input_audio")
-    return str(audio.get("data", "")) if isinstance(audio, Mapping) else ""
 
 
 _MISSING = object()
 
 
 def item_value(item: Any, path: str) -> Any:
-    """`a.b[0].c` or `a.b.0.c` inside the item; _MISSING when absent."""
-    value = item
-    for key in re.findall(r"[^.\[\]]+", path):
-        if isinstance(value, Mapping) and key in value:
-            value = value[key]
-        elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
-            value = value[int(key)]
-        else:
-            return _MISSING
-    return value
+    """`a.b[0].c` or `a.b.0.c` inside the item (templating's own lookup); _MISSING when absent."""
+    try:
+        return lookup(item, dotted_steps(path))
+    except PathMissing:
+        return _MISSING
 
 
 def model_misses(rule: ModelRule, call: CallView) -> list[str]:
@@ -332,8 +318,8 @@ def model_misses(rule: ModelRule, call: CallView) -> list[str]:
         )
     )
     misses += _equal_misses((("model", match.model, call.model), ("sample", match.sample, call.sample_text)))
-    misses += _text_misses("prompt", match.prompt_contains, match.prompt_regex, call.prompt)
-    misses += _text_misses("sample", match.sample_contains, match.sample_regex, call.sample_text)
+    misses += _text_misses("prompt", match.prompt_contains, match.prompt_regex, call.prompt, call.regex)
+    misses += _text_misses("sample", match.sample_contains, match.sample_regex, call.sample_text, call.regex)
     misses += _item_misses(match.item or {}, call.item)
     misses += _answer_fits(rule.answer, call.grader_type)
     return misses
@@ -347,12 +333,18 @@ def _equal_misses(checks: Sequence[tuple[str, Any, Any]]) -> list[str]:
     ]
 
 
-def _text_misses(name: str, contains: str | None, regex: str | None, text: str) -> list[str]:
+def _text_misses(
+    name: str, contains: str | None, pattern: str | None, text: str, budget: RegexBudget
+) -> list[str]:
     misses = []
     if contains is not None and contains not in text:
         misses.append(f"{name} does not contain {contains!r}")
-    if regex is not None and re.search(regex, text) is None:
-        misses.append(f"{name} does not match /{regex}/")
+    if pattern is not None:
+        found = budget.search(pattern, text)
+        if found is None:
+            misses.append(f"{name} regex /{pattern}/ ran out of matching time (rule_regex_timeout_s)")
+        elif not found:
+            misses.append(f"{name} does not match /{pattern}/")
     return misses
 
 
@@ -381,7 +373,7 @@ def sampling_misses(rule: SamplingRule, model: str, prompt: str, item: Any) -> l
     """The criteria of a sampling rule that one sample request fails (empty: it matches)."""
     match = rule.match
     misses = _equal_misses((("model", match.model, model),))
-    misses += _text_misses("prompt", match.prompt_contains, match.prompt_regex, prompt)
+    misses += _text_misses("prompt", match.prompt_contains, match.prompt_regex, prompt, RegexBudget())
     return misses + _item_misses(match.item or {}, item)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +17,7 @@ from graders_emulator.emulation.journal import Journal
 from graders_emulator.emulation.rules import FaultRule, ModelRule, RequestView, SamplingRule, fault_misses
 from graders_emulator.emulation.store import Scope, StoredFaultRule
 from graders_emulator.emulation.upstream import UpstreamModelClient
+from graders_emulator.grading.context import ModelReply, ModelRequest
 from graders_emulator.grading.result import GradeFailure
 from graders_emulator.settings import Settings
 
@@ -54,12 +57,26 @@ NO_FAULT = FaultDecision()
 
 @dataclass
 class RequestEmulationState:
-    """Per-request emulation facts, kept in the ASGI scope's state for the route and the journal."""
+    """Per-request emulation facts, kept in the request's record for the route and the journal."""
 
     session: str | None
     headers: EmulationHeaders
     decision: FaultDecision = field(default_factory=FaultDecision)
     client: CannedModelClient | None = None
+
+
+class LazyModelClient:
+    """A request's model client, built when a model grader first calls it (most graders never do)."""
+
+    def __init__(self, state: EmulationState, emulation: RequestEmulationState) -> None:
+        self._state = state
+        self._emulation = emulation
+
+    async def complete(self, request: ModelRequest) -> ModelReply:
+        emulation = self._emulation
+        if emulation.client is None:
+            emulation.client = self._state.model_client(emulation)  # the journal reads its calls
+        return await emulation.client.complete(request)
 
 
 class EmulationState:
@@ -68,8 +85,8 @@ class EmulationState:
     def __init__(self, settings: Settings, config: EmulatorConfig | None = None) -> None:
         self.settings = settings
         self.config = config if config is not None else _load(settings)
-        self.journal = Journal(settings.journal_size)
-        self.sessions: dict[str, Scope] = {}
+        self.journal = Journal(settings.journal_size, settings.journal_max_bytes)
+        self.sessions: OrderedDict[str, Scope] = OrderedDict()
         self.root = Scope.create(None)
         self._http: httpx.AsyncClient | None = None
         # Called with the session (None: everything) on reset, e.g. to forget a session's evals.
@@ -84,12 +101,33 @@ class EmulationState:
         return seed or 0
 
     def scope(self, session: str | None) -> Scope:
-        """The scope of a session (created on first use), or the global one."""
+        """The scope of a session (created on first use), or the global one.
+
+        Sessions are kept in least-recently-used order: one unused for `session_idle_s` is dropped,
+        and creating one past `max_sessions` drops the least recently used (README, "Bounds").
+        """
         if session is None:
             return self.root
-        if session not in self.sessions:
-            self.sessions[session] = Scope.create(session)
-        return self.sessions[session]
+        now = time.monotonic()
+        found = self.sessions.get(session)
+        if found is None:
+            self.expire_sessions(now, room_for_one=True)
+            found = self.sessions[session] = Scope.create(session)
+        else:
+            self.sessions.move_to_end(session)
+        found.last_used = now
+        self.expire_sessions(now)  # O(1) unless the oldest session is due
+        return found
+
+    def expire_sessions(self, now: float | None = None, *, room_for_one: bool = False) -> None:
+        """Drop sessions idle for `session_idle_s`, and the least recently used past the count."""
+        idle_since = (time.monotonic() if now is None else now) - self.settings.session_idle_s
+        limit = self.settings.max_sessions - (1 if room_for_one else 0)
+        while self.sessions:
+            oldest = next(iter(self.sessions.values()))
+            if oldest.last_used > idle_since and len(self.sessions) <= limit:
+                return
+            del self.sessions[oldest.name]  # type: ignore[arg-type]
 
     def scopes_for(self, session: str | None) -> list[Scope]:
         """Where a request's rules come from: its session first, then the global scope."""
@@ -176,6 +214,7 @@ class EmulationState:
             seed=self.seed_of(request_state.session),
             default_usage=self.config.defaults.usage,
             upstream=self._upstream(),
+            regex_budget_s=self.settings.rule_regex_timeout_s,
         )
 
     def _upstream(self) -> UpstreamModelClient | None:

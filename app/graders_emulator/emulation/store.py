@@ -82,6 +82,16 @@ class RuleSet:
         self._rules[rule_id] = stored
         return stored
 
+    def over_limit(self, rules: list[ModelRule | FaultRule | SamplingRule], limit: int) -> str | None:
+        """Why adding `rules` would pass `limit` rules (a rule with a known id replaces one), or None."""
+        new = sum(1 for rule in rules if rule.id is None or rule.id not in self._rules)
+        if len(self._rules) + new <= limit:
+            return None
+        return (
+            f"The scope holds {len(self._rules)} rules; adding {new} would pass the limit of {limit} "
+            "rules per scope (setting max_rules_per_scope). Delete rules, or use a session."
+        )
+
     def _new_id(self) -> str:
         while f"{self._prefix}{self._next}" in self._rules:
             self._next += 1
@@ -128,6 +138,7 @@ class Scope:
     name: str | None
     rules: RuleSet
     seed: int | None = None
+    last_used: float = 0.0  # time.monotonic() of the last request or control call (sessions expire)
 
     @classmethod
     def create(cls, name: str | None, seed: int | None = None) -> Scope:

@@ -125,6 +125,12 @@ class Embedder(Protocol):
     async def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
 
 
+class MetricRunner(Protocol):
+    """Runs a text_similarity metric out of process with a deadline (MetricTimeout past it)."""
+
+    async def score(self, metric: str, text: str, reference: str) -> float: ...
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -136,3 +142,4 @@ class GradingContext:
     models: ModelClient
     embedder: Embedder | None = None  # None: cosine uses the built-in lexical embedding
     model_aliases: Mapping[str, str] = field(default_factory=dict)
+    metrics: MetricRunner | None = None  # None: large metric inputs run in a thread (no deadline)

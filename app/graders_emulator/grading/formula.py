@@ -12,6 +12,9 @@ from typing import Any
 from simpleeval import SimpleEval
 
 MAX_FORMULA_LENGTH = 4096
+# Syntax-tree depth: `a+a+...` of 100 terms is 100 deep. Evaluation recurses once per level, so this
+# bound keeps it far from Python's recursion limit (README, "Bounds").
+MAX_FORMULA_DEPTH = 100
 
 
 class FormulaError(ValueError):
@@ -74,11 +77,31 @@ def parse(formula: str) -> ast.Expression:
         tree = ast.parse(_to_python(formula).strip(), mode="eval")
     except SyntaxError as exc:
         raise FormulaError(f"Invalid calculate_output {formula!r}: {exc.msg}.") from None
+    except (RecursionError, MemoryError):  # CPython's parser gives up on `-----...a` this way
+        raise FormulaError(_too_deep(formula)) from None
+    if _depth(tree) > MAX_FORMULA_DEPTH:
+        raise FormulaError(_too_deep(formula))
     for node in ast.walk(tree):
         reason = _refusal(node)
         if reason:
             raise FormulaError(f"Invalid calculate_output {formula!r}: {reason}.")
     return tree
+
+
+def _too_deep(formula: str) -> str:
+    shown = formula if len(formula) <= 80 else formula[:80] + "..."
+    return f"Invalid calculate_output {shown!r}: nested more than {MAX_FORMULA_DEPTH} levels deep."
+
+
+def _depth(tree: ast.AST) -> int:
+    """The depth of a syntax tree, without recursion."""
+    deepest = 0
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
 
 
 def _refusal(node: ast.AST) -> str | None:

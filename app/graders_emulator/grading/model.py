@@ -11,13 +11,12 @@ from graders_emulator import templating
 from graders_emulator.grading.context import GradingContext, ModelReply, ModelRequest
 from graders_emulator.grading.model_names import resolve
 from graders_emulator.grading.result import ErrorFlag, GradeFailure, GradeResult
+from graders_emulator.grading.templates import Part, part_template, put
 from graders_emulator.schemas.graders import (
     EvalMessage,
     InputAudioContent,
     InputImageContent,
-    InputTextContent,
     LabelModelGrader,
-    OutputTextContent,
     ScoreModelGrader,
 )
 
@@ -26,20 +25,20 @@ _REPLY_FAILURES: dict[str, ErrorFlag] = {
     "server_error": "model_grader_server_error",
     "max_tokens": "model_grader_exceeded_max_tokens_error",
 }
-Part = InputTextContent | OutputTextContent | InputImageContent | InputAudioContent
 
 
 def _render_part(part: Part | str, namespaces: dict[str, Any]) -> dict[str, Any]:
-    """Every text of a part is a template (text, image_url, audio data); a plain string is input text."""
+    """The part with its template field rendered (grading/templates.py); a plain string is input text."""
     if isinstance(part, str):
         return {"type": "input_text", "text": templating.render(part, namespaces)}
-    if isinstance(part, InputTextContent | OutputTextContent):
-        return {"type": part.type, "text": templating.render(part.text, namespaces)}
-    if isinstance(part, InputImageContent):
-        rendered = {"type": part.type, "image_url": templating.render(part.image_url, namespaces)}
-        return rendered | ({"detail": part.detail} if part.detail else {})
-    audio = {"data": templating.render(part.input_audio.data, namespaces), "format": part.input_audio.format}
-    return {"type": part.type, "input_audio": audio}
+    field, template = part_template(part)
+    rendered: dict[str, Any] = {"type": part.type}
+    put(rendered, field, templating.render(template, namespaces))
+    if isinstance(part, InputImageContent) and part.detail:
+        rendered["detail"] = part.detail
+    elif isinstance(part, InputAudioContent):
+        rendered["input_audio"]["format"] = part.input_audio.format
+    return rendered
 
 
 def render_messages(messages: list[EvalMessage], namespaces: dict[str, Any]) -> list[dict[str, Any]]:

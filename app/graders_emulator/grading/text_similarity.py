@@ -12,8 +12,9 @@ from graders_emulator.grading.result import GradeResult
 from graders_emulator.schemas.graders import TextSimilarityGrader
 
 # Below this many characters a metric costs microseconds: computing it on the event loop is cheaper
-# than a thread hop. Above it (or for meteor, whose first use loads WordNet) it runs in a thread so
-# that one large request never stalls the others.
+# than a thread hop (meteor, whose first use loads WordNet, goes to a thread). Above it the metric runs
+# in the server's killable process pool under the metric deadline (a thread when there is no pool:
+# the library), so that one large request never stalls the others or outlives its deadline.
 INLINE_LIMIT = 2048
 ALWAYS_THREADED = frozenset({"meteor"})
 
@@ -35,12 +36,20 @@ async def grade(
     try:
         if metric == "cosine" and context.embedder is not None:
             value = await _embedded_cosine(context.embedder, text, reference)
+        elif len(text) + len(reference) > INLINE_LIMIT and context.metrics is not None:
+            value = await context.metrics.score(metric, text, reference)
         elif metric in ALWAYS_THREADED or len(text) + len(reference) > INLINE_LIMIT:
             value = await anyio.to_thread.run_sync(metrics.score, metric, text, reference)
         else:
             value = metrics.score(metric, text, reference)
     except metrics.MetricUnavailable as exc:
         return GradeResult.failed("other_error", str(exc), trace=trace)
+    except TimeoutError as exc:  # MetricTimeout: the worker was killed at the deadline
+        details = (
+            f"text_similarity {metric} stopped at the deadline: {exc} (setting metric_timeout_s); "
+            f"input {len(text)} and reference {len(reference)} characters"
+        )
+        return GradeResult.failed("other_error", details, trace=trace)
     except Exception as exc:  # an embeddings backend failing is a grading failure, not a 500
         return GradeResult.failed("other_error", f"{metric} failed: {type(exc).__name__}: {exc}", trace=trace)
     return GradeResult(reward=value, trace=trace)

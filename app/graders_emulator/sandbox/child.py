@@ -19,18 +19,11 @@ import types
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from graders_emulator.sandbox import landlock, limits, seccomp
+from graders_emulator.sandbox import landlock, limits, privileges, seccomp
 from graders_emulator.sandbox.limits import SandboxLimits
+from graders_emulator.sandbox.privileges import Identity
 from graders_emulator.sandbox.protocol import read_frame
-from graders_emulator.sandbox.syscalls import (
-    CLONE_NEWNS,
-    MS_NODEV,
-    MS_NOSUID,
-    PR_SET_PDEATHSIG,
-    mount,
-    prctl,
-    unshare,
-)
+from graders_emulator.sandbox.syscalls import MS_NODEV, MS_NOSUID, PR_SET_PDEATHSIG, mount, prctl, unshare
 
 GRADER_FILE = "<grader>"
 DETAILS_MAX = 8000  # characters of error text returned to the user
@@ -47,8 +40,9 @@ class SpareFds:
     """The zygote's ends are elsewhere; these are the child's."""
 
     job_r: int  # one job frame arrives here
-    result_w: int  # one JSON line leaves here
+    result_w: int  # one byte here says "the result is written"
     output: int  # sealed memfd: stdout and stderr, capped at output_kb
+    result: int  # sealed memfd: the one JSON result line, capped at RESULT_MAX
 
 
 @dataclass(frozen=True)
@@ -60,6 +54,9 @@ class Plan:
     tmpfs: bool
     landlock_fd: int | None
     seccomp_bpf: bytes | None
+    unshare_flags: int = 0  # the child's own namespaces (mount, IPC, UTS) in root mode
+    identity: Identity | None = None  # the dedicated uid/gid to drop to in root mode
+    last_cap: int = 63
 
 
 def spare_main(fds: SpareFds, plan: Plan) -> NoReturn:
@@ -70,7 +67,7 @@ def spare_main(fds: SpareFds, plan: Plan) -> NoReturn:
     """
     code = 0
     try:
-        _close_fds_except({0, 1, 2, fds.job_r, fds.result_w, fds.output, plan.landlock_fd or 0})
+        _close_fds_except({0, 1, 2, fds.job_r, fds.result_w, fds.output, fds.result, plan.landlock_fd or 0})
         setup_error = _try_lock_down(fds, plan)
         if setup_error is None:
             _warm_up(plan.limits)
@@ -78,12 +75,12 @@ def spare_main(fds: SpareFds, plan: Plan) -> NoReturn:
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if job is not None and not _zygote_gone(fds.job_r):
             if setup_error is not None:  # the sandbox failed, not the grader: the server must say so
-                _report(fds.result_w, {"server_error": "sandbox_setup_failed", "details": setup_error})
+                _report(fds, {"server_error": "sandbox_setup_failed", "details": setup_error})
             else:
                 result = run_grader(
                     job.get("source", ""), job.get("sample", {}), job.get("item"), plan.limits
                 )
-                _report(fds.result_w, _with_output_check(result, plan.limits))
+                _report(fds, _with_output_check(result, plan.limits))
     except BaseException:
         code = 70
     os._exit(code)
@@ -126,13 +123,20 @@ def _lock_down(fds: SpareFds, plan: Plan) -> None:
     os.dup2(fds.output, 2)
     os.close(fds.output)
     _reset_signals()
+    if plan.unshare_flags:
+        # Its own mount namespace (the tmpfs dies with it), IPC namespace (no SysV object outlives the
+        # job or is shared with another) and UTS namespace.
+        unshare(plan.unshare_flags)
     if plan.tmpfs:
-        unshare(CLONE_NEWNS)  # the tmpfs dies with this child's mount namespace: nothing to clean up
-        size = f"size={plan.limits.disk_mb}m,mode=0700"
-        mount("tmpfs", plan.job_dir, "tmpfs", MS_NOSUID | MS_NODEV, size)
+        options = f"size={plan.limits.disk_mb}m,mode=0700"
+        if plan.identity is not None:
+            options += f",uid={plan.identity.uid},gid={plan.identity.gid}"
+        mount("tmpfs", plan.job_dir, "tmpfs", MS_NOSUID | MS_NODEV, options)
     _enter_job_dir(plan.job_dir)
-    limits.apply_rlimits(plan.limits)
-    _close_fds_except({0, 1, 2, fds.job_r, fds.result_w, plan.landlock_fd or 0})
+    limits.apply_rlimits(plan.limits, limits.task_limit(dedicated_uid=plan.identity is not None))
+    if plan.identity is not None:
+        privileges.drop_privileges(plan.identity, plan.last_cap)
+    _close_fds_except({0, 1, 2, fds.job_r, fds.result_w, fds.result, plan.landlock_fd or 0})
     if plan.landlock_fd is not None:
         landlock.restrict_self(plan.landlock_fd)
         os.close(plan.landlock_fd)
@@ -256,7 +260,9 @@ def _with_output_check(result: dict[str, Any], lim: SandboxLimits) -> dict[str, 
     return {"error": f"{message}\n{result['error']}" if "error" in result else message}
 
 
-def _report(result_w: int, result: dict[str, Any]) -> None:
+def _report(fds: SpareFds, result: dict[str, Any]) -> None:
+    """The result line goes into the result memfd; then one byte on the pipe says it is there."""
     if "error" in result:
         result = {**result, "error": result["error"][:DETAILS_MAX]}
-    os.write(result_w, json.dumps(result).encode() + b"\n")
+    os.write(fds.result, json.dumps(result).encode() + b"\n")
+    os.write(fds.result_w, b"\n")

@@ -10,7 +10,8 @@ from typing import Any
 
 MB = 1024 * 1024
 OPEN_FILES = 64
-RLIMITS_USED = ("CPU", "AS", "NOFILE", "FSIZE", "CORE")
+JOB_TASKS = 64  # processes + threads one job may run (RLIMIT_NPROC; forks are denied by seccomp anyway)
+RLIMITS_USED = ("CPU", "AS", "NOFILE", "FSIZE", "CORE", "NPROC")
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,31 @@ def mapped_bytes() -> int:
     return pages * os.sysconf("SC_PAGE_SIZE")
 
 
-def apply_rlimits(limits: SandboxLimits) -> None:
+def tasks_owned_by(uid: int) -> int:
+    """Threads of every process of `uid` (what RLIMIT_NPROC counts), from /proc."""
+    total = 0
+    with os.scandir("/proc") as entries:
+        for entry in entries:
+            if not entry.name.isdigit():
+                continue
+            try:
+                if entry.stat().st_uid == uid:
+                    total += len(os.listdir(f"/proc/{entry.name}/task"))
+            except OSError:
+                continue  # gone meanwhile
+    return total
+
+
+def task_limit(dedicated_uid: bool) -> int:
+    """RLIMIT_NPROC for a job: its own budget under a dedicated uid, else on top of what the uid runs now.
+
+    Under a shared uid (the unprivileged mode) the count includes the server, so the bound is per job
+    only approximately: threads the server starts later eat into the job's budget, never the reverse.
+    """
+    return JOB_TASKS if dedicated_uid else tasks_owned_by(os.getuid()) + JOB_TASKS
+
+
+def apply_rlimits(limits: SandboxLimits, tasks: int | None = None) -> None:
     """Set the child's rlimits; soft = hard so a pid-namespace init (which ignores SIGXCPU) is still killed."""
     cpu = limits.cpu_seconds
     address_space = mapped_bytes() + limits.memory_mb * MB
@@ -82,3 +107,5 @@ def apply_rlimits(limits: SandboxLimits) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (OPEN_FILES, OPEN_FILES))
     resource.setrlimit(resource.RLIMIT_FSIZE, (disk, disk))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if tasks is not None:
+        resource.setrlimit(resource.RLIMIT_NPROC, (tasks, tasks))

@@ -11,8 +11,11 @@ from typing import Any
 
 from graders_emulator.sandbox import limits
 from graders_emulator.sandbox.limits import SandboxLimits
+from graders_emulator.sandbox.protocol import RESULT_MAX
 
 _CPU_SLACK_S = 0.1
+MAX_RESULT_DEPTH = 32  # a result is {"value": x} or {"error": "..."}; anything deeper is not one
+UNREADABLE = "the grader's process wrote an unreadable result"
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,40 @@ def reply_for(end: ChildEnd, lim: SandboxLimits) -> dict[str, Any]:
 
 
 def _from_result_line(raw: bytes) -> dict[str, Any]:
-    line = raw.split(b"\n", 1)[0]
+    """Parse the child's line defensively: it is the grader's to forge, so any failure is its runtime error."""
+    try:
+        return _checked_result(raw)
+    except Exception:  # whatever the bytes make the parser do is the job's error, not ours
+        return {"runtime_error": UNREADABLE}
+
+
+def nesting_depth(data: bytes) -> int:
+    """The deepest [ / { nesting outside JSON strings (a linear scan, no recursion)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in data:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
+
+
+def _checked_result(raw: bytes) -> dict[str, Any]:
+    line = raw[:RESULT_MAX].split(b"\n", 1)[0]
+    openers = line.count(b"[") + line.count(b"{")  # an upper bound of the depth, in C
+    if openers > MAX_RESULT_DEPTH and nesting_depth(line) > MAX_RESULT_DEPTH:
+        return {"runtime_error": UNREADABLE}
     try:
         result = json.loads(line)
     except ValueError:
@@ -54,7 +90,7 @@ def _from_result_line(raw: bytes) -> dict[str, Any]:
                 "server_error_type": result["server_error"],
                 "server_error_details": result.get("details"),
             }
-    return {"runtime_error": "the grader's process wrote an unreadable result"}
+    return {"runtime_error": UNREADABLE}
 
 
 def _without_result(end: ChildEnd, lim: SandboxLimits) -> str:

@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from graders_emulator.grading.context import PythonJob, PythonOutcome
+from graders_emulator.sandbox import leftovers, outcome
 from graders_emulator.sandbox.limits import SandboxLimits
-from graders_emulator.sandbox.worker import Worker, WorkerLost
+from graders_emulator.sandbox.worker import JobReply, Worker, WorkerLost
 
 logger = logging.getLogger("graders_emulator.sandbox")
 
@@ -19,6 +20,9 @@ KNOWN_IMAGE_TAGS = frozenset({"2025-05-08"})
 REPLY_GRACE_S = 10.0  # the zygote enforces the wall clock; this only catches a hung zygote
 FAILURES_BEFORE_UNAVAILABLE = 3
 MAX_BACKOFF_S = 5.0
+QUICK_DEATH_S = 10.0  # a zygote that dies sooner than this after start counts toward the respawn backoff
+RETRIES_AFTER_WORKER_DEATH = 1
+SLOTS_PER_POOL = 32  # sandbox uids: each pool gets its own range of slot numbers (see privileges.py)
 
 
 class _Unavailable(Exception):
@@ -60,6 +64,7 @@ class SandboxPool:
         """Start the supervisors in the background and return at once; jobs wait for the first warm one."""
         if self._slots or self._closed:
             return
+        leftovers.sweep_stale()
         self._slots = [
             asyncio.create_task(self._keep_slot(i), name=f"sandbox-slot-{i}") for i in range(self.size)
         ]
@@ -101,29 +106,57 @@ class SandboxPool:
         self._note_image_tag(job.image_tag)
         if not self._slots:
             await self.start()
-        try:
-            worker = await self._acquire()
-        except _Unavailable as exc:
-            return PythonOutcome(
-                server_error_type="worker_unavailable",
-                server_error_details=str(exc),
-                elapsed_s=time.perf_counter() - started,
-            )
         message = {"source": job.source, "sample": dict(job.sample), "item": job.item}
-        # Shielded: a cancelled request must not leave a worker mid-job with nobody reading its reply.
-        reply = await asyncio.shield(asyncio.create_task(self._run_on(worker, message)))
+        for attempt in range(1 + RETRIES_AFTER_WORKER_DEATH):
+            try:
+                worker = await self._acquire()
+            except _Unavailable as exc:
+                return PythonOutcome(
+                    server_error_type="worker_unavailable",
+                    server_error_details=str(exc),
+                    elapsed_s=time.perf_counter() - started,
+                )
+            # Shielded: a cancelled request must not leave a worker mid-job with nobody reading its reply.
+            reply = await asyncio.shield(asyncio.create_task(self._run_on(worker, message)))
+            if not reply.pop("retry", False) or attempt == RETRIES_AFTER_WORKER_DEATH:
+                break
         return _to_outcome(reply, time.perf_counter() - started)
 
     async def _run_on(self, worker: Worker, message: dict[str, Any]) -> dict[str, Any]:
         try:
-            return await worker.run(message, self.limits.timeout_s + REPLY_GRACE_S)
+            return self._reply(await worker.run(message, self.limits.timeout_s + REPLY_GRACE_S))
         except WorkerLost as exc:
             logger.error("sandbox worker lost during a job: %s", exc)
             await worker.kill()  # its slot task notices and starts a fresh one
-            return {"server_error_type": "worker_crashed", "server_error_details": str(exc)}
+            # A zygote found dead before the job reached it (killed while idle) did not run it: the job
+            # goes to another worker. One that dies during a job is that job's server error.
+            return {
+                "server_error_type": "worker_crashed",
+                "server_error_details": str(exc),
+                "retry": not exc.delivered,
+            }
         finally:
             if worker.alive:
                 self._idle.put_nowait(worker)
+
+    def _reply(self, answer: JobReply) -> dict[str, Any]:
+        """The zygote's header and the child's raw bytes, judged here in the server (never in the zygote)."""
+        header = answer.header
+        if header.get("op") != "done":
+            return {
+                "server_error_type": str(header.get("server_error_type") or "sandbox_error"),
+                "server_error_details": str(header.get("details") or ""),
+            }
+        end = outcome.ChildEnd(
+            answer.result,
+            int(header.get("wait_status") or 0),
+            float(header.get("cpu_s") or 0.0),
+            bool(header.get("timed_out")),
+            bool(header.get("disk_exceeded")),
+        )
+        reply = outcome.reply_for(end, self.limits)
+        reply["stdout"] = answer.stdout.decode("utf-8", "replace")
+        return reply
 
     async def _acquire(self) -> Worker:
         while True:
@@ -152,10 +185,11 @@ class SandboxPool:
     async def _keep_slot(self, index: int) -> None:
         if index > 0:  # on a small machine, N zygotes importing at once all get warm N times later
             await self._first_attempt.wait()
-        failures = 0
+        failures = quick_deaths = 0
+        config = {**self._config, "slot": self._slot_number(index)}
         while not self._closed:
             try:
-                worker = await Worker.spawn(self._config, self.token)
+                worker = await Worker.spawn(config, self.token)
             except (OSError, WorkerLost) as exc:
                 failures += 1
                 self._slot_failed(index, failures, exc)
@@ -163,15 +197,29 @@ class SandboxPool:
                 continue
             failures = 0
             self._slot_ready(index, worker)
+            born = time.monotonic()
             try:
                 await worker.wait()
             finally:
                 self._live.discard(worker)
                 await worker.kill()
-            if not self._closed:
-                logger.warning(
-                    "sandbox worker %d exited (status %s); starting another", index, worker.proc.returncode
-                )
+            if self._closed:
+                break
+            # Respawn at once after a long life; back off (never give up) when zygotes keep dying young.
+            quick_deaths = quick_deaths + 1 if time.monotonic() - born < QUICK_DEATH_S else 0
+            delay = min(MAX_BACKOFF_S, 0.25 * 2 ** (quick_deaths - 1)) if quick_deaths > 1 else 0.0
+            logger.warning(
+                "sandbox worker %d exited (status %s); starting another in %.2f s",
+                index,
+                worker.proc.returncode,
+                delay,
+            )
+            if delay:
+                await asyncio.sleep(delay)
+
+    def _slot_number(self, index: int) -> int:
+        """A number unique to this pool's slot: each maps to its own sandbox uid in root mode."""
+        return (int(self.token[:4], 16) * SLOTS_PER_POOL) + index % SLOTS_PER_POOL
 
     def _slot_failed(self, index: int, failures: int, exc: Exception) -> None:
         self._first_attempt.set()

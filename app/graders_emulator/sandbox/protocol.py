@@ -8,7 +8,7 @@ import os
 import struct
 from typing import Any
 
-_HEADER = struct.Struct(">I")
+FRAME_HEADER = _HEADER = struct.Struct(">I")  # 4-byte big-endian body length
 MAX_FRAME = 64 * 1024 * 1024  # jobs carry request bodies (10 MiB by default) and replies carry stdout
 RESULT_MAX = 64 * 1024  # a child's result line: read no more than this
 

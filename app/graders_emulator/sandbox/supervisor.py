@@ -8,18 +8,16 @@ import gc
 import importlib
 import os
 import select
-import shutil
 import signal
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from graders_emulator.sandbox import child, outcome
+from graders_emulator.sandbox import child, jobdir, leftovers, relay
 from graders_emulator.sandbox.limits import SandboxLimits
 from graders_emulator.sandbox.probe import Prebuilt, Protections, probe
-from graders_emulator.sandbox.protocol import RESULT_MAX, read_frame, write_frame
+from graders_emulator.sandbox.protocol import FRAME_HEADER, RESULT_MAX, read_frame, write_frame
 from graders_emulator.sandbox.syscalls import CLONE_NEWPID, PR_SET_CHILD_SUBREAPER, prctl, unshare
 
 # OpenAI's python-grader image (tag 2025-05-08) offers these; each is imported when installed.
@@ -41,12 +39,13 @@ class Spare:
     pid: int
     pidfd: int
     job_w: int
-    result_r: int
+    done_r: int  # the child writes a byte here once its result is in `result`
+    result: int  # sealed memfd: the child's one JSON line, at most RESULT_MAX bytes
     output: int
     job_dir: str
 
     def close(self) -> None:
-        for fd in (self.pidfd, self.job_w, self.result_r, self.output):
+        for fd in (self.pidfd, self.job_w, self.done_r, self.result, self.output):
             with contextlib.suppress(OSError):
                 os.close(fd)
 
@@ -57,6 +56,8 @@ class Zygote:
     def __init__(self, config: dict[str, Any]) -> None:
         self.limits = SandboxLimits.from_wire(config["limits"])
         self.base_dir = config["base_dir"]
+        # The one directory children may write: a per-child tmpfs in root mode, emptied between jobs
+        # otherwise. Children cannot write the base dir around it (Landlock covers only this one).
         self.job_root = os.path.join(self.base_dir, "job")
         os.makedirs(self.job_root, mode=0o700, exist_ok=True)
         self.import_report = preload(config.get("preload") or DEFAULT_PRELOAD)
@@ -66,32 +67,42 @@ class Zygote:
         self.protections: Protections
         self.prebuilt: Prebuilt
         self.protections, self.prebuilt = probe(
-            bool(config.get("force_unprivileged")), self.base_dir, self.job_root
+            bool(config.get("force_unprivileged")), self.base_dir, self.job_root, int(config.get("slot", 0))
         )
         self.spare: Spare | None = None
         self.running: Spare | None = None
         self.dying: list[Spare] = []  # killed, to be reaped when they are gone (off the request path)
         self.dying_helpers: list[int] = []
+        self.stage = "idle"
+        self._reaped_running = False
         gc.freeze()  # keep the collector from touching (and so copying) the preloaded objects in children
 
     # -----------------------------------------------------------------------------------------
     # Spares
 
     def fork_spare(self) -> Spare:
-        output = _sealed_memfd(self.limits.output_bytes)
+        output = _sealed_memfd(self.limits.output_bytes, "grader-output")
+        result = _sealed_memfd(RESULT_MAX, "grader-result")
         job_r, job_w = os.pipe()
-        result_r, result_w = os.pipe()
-        tmpfs = self.protections.mountns_tmpfs
-        job_dir = self.job_root if tmpfs else tempfile.mkdtemp(prefix="job-", dir=self.base_dir)
-        fds = child.SpareFds(job_r=job_r, result_w=result_w, output=output)
-        plan = child.Plan(self.limits, job_dir, tmpfs, self.prebuilt.landlock_fd, self.prebuilt.seccomp_bpf)
+        done_r, done_w = os.pipe()
+        fds = child.SpareFds(job_r=job_r, result_w=done_w, output=output, result=result)
+        plan = child.Plan(
+            self.limits,
+            self.job_root,
+            self.protections.mountns_tmpfs,
+            self.prebuilt.landlock_fd,
+            self.prebuilt.seccomp_bpf,
+            unshare_flags=self.prebuilt.unshare_flags,
+            identity=self.prebuilt.identity,
+            last_cap=self.prebuilt.last_cap,
+        )
         try:
             pid = self._fork_in_pid_namespace(fds, plan) if self.protections.pidns else _fork(fds, plan)
         finally:
             os.close(job_r)
-            os.close(result_w)
-        os.set_blocking(result_r, False)  # draining it must never hang on a leaked write end
-        return Spare(pid, os.pidfd_open(pid), job_w, result_r, output, job_dir)
+            os.close(done_w)
+        os.set_blocking(done_r, False)  # draining it must never hang on a leaked write end
+        return Spare(pid, os.pidfd_open(pid), job_w, done_r, result, output, self.job_root)
 
     def _fork_in_pid_namespace(self, fds: child.SpareFds, plan: child.Plan) -> int:
         # unshare(CLONE_NEWPID) works once per process, so a short-lived helper takes it and forks the
@@ -123,69 +134,117 @@ class Zygote:
     # -----------------------------------------------------------------------------------------
     # Jobs
 
-    def run(self, job: dict[str, Any], ctl_in: int) -> dict[str, Any]:
-        """Hand the job to the spare and watch it; the caller replies, then calls `finish_job`."""
-        spare = self._take_spare()
+    def run(self, size: int, ctl_in: int, ctl_out: int) -> None:
+        """Pass `size` bytes of job from the server to the spare, watch it, and reply.
+
+        The job's bytes move from the server's pipe to the child's (splice) and the reply's text from
+        the child's memfds to the server's pipe (sendfile): none of a request's content is ever in this
+        process's memory, so no later child forked from it can find any (in a frame, a global or a
+        freed buffer).
+        """
+        spare = self._take_live_spare()
         self.running = spare
         self.reap_helpers(block=True)
         try:
-            write_frame(spare.job_w, job)
-        except BrokenPipeError:  # the idle spare died (nothing a job did); one fresh try
-            self._discard(spare)
-            spare = self.running = self._take_spare()
-            self.reap_helpers(block=True)
-            write_frame(spare.job_w, job)
+            write_frame_header(spare.job_w, size)
+            relay.forward(ctl_in, spare.job_w, size)
+        except relay.Broken as exc:  # the spare died while its job arrived (nothing the job did)
+            relay.discard(ctl_in, exc.remaining)
+            write_frame(ctl_out, {"op": "error", "server_error_type": "worker_crashed", "details": str(exc)})
+            return
+        self.stage = "watching"
         end = self._watch(spare, ctl_in)
-        reply = outcome.reply_for(end, self.limits)
-        reply["stdout"] = _read_output(spare.output)
-        return reply
+        self.stage = "replying"
+        result_bytes = min(os.lseek(spare.result, 0, os.SEEK_CUR), RESULT_MAX)
+        stdout_bytes = min(os.lseek(spare.output, 0, os.SEEK_CUR), self.limits.output_bytes)
+        header = {"op": "done", **end, "result_bytes": result_bytes, "stdout_bytes": stdout_bytes}
+        write_frame(ctl_out, header)
+        relay.send_file(spare.result, ctl_out, result_bytes)
+        relay.send_file(spare.output, ctl_out, stdout_bytes)
+
+    def _run_answering_errors(self, size: int, ctl_in: int, ctl_out: int) -> None:
+        # A failure of ours while watching the child is this job's server error, not the end of the
+        # zygote; one while the job or the reply is in flight leaves the stream out of step, so the
+        # zygote exits and the pool starts another.
+        self.stage = "forwarding"
+        try:
+            self.run(size, ctl_in, ctl_out)
+        except Exception as exc:
+            if self.stage != "watching":
+                raise
+            if self.running is not None:
+                _kill(self.running.pid)
+            details = f"{type(exc).__name__}: {exc}"[:500]
+            write_frame(ctl_out, {"op": "error", "server_error_type": "sandbox_error", "details": details})
 
     def finish_job(self) -> None:
-        """Reap the last job's child and clean up after it, off the request path."""
+        """Close the last job's pipes; a child killed but not yet reaped is collected off the request path."""
         if self.running is not None:
-            self._discard(self.running)
+            if self._reaped_running:
+                self.running.close()
+            else:
+                self._discard(self.running)
             self.running = None
+        self._reaped_running = False
 
-    def _take_spare(self) -> Spare:
+    def _take_live_spare(self) -> Spare:
         spare, self.spare = self.spare or self.fork_spare(), None
+        if _exited(spare.pidfd):  # the idle spare died (nothing a job did): take a fresh one
+            self._discard(spare)
+            spare = self.fork_spare()
         return spare
 
-    def _watch(self, spare: Spare, ctl_in: int) -> outcome.ChildEnd:
+    def _watch(self, spare: Spare, ctl_in: int) -> dict[str, Any]:
+        """Wait for the result, the exit, the deadline or the disk limit; then end the child."""
+        answered, timed_out, disk_exceeded = self._wait_for_end(spare, ctl_in)
+        _kill(spare.pid)
+        end: dict[str, Any] = {
+            "wait_status": 0,
+            "cpu_s": 0.0,
+            "timed_out": timed_out and not answered,
+            "disk_exceeded": disk_exceeded,
+        }
+        if answered and self.protections.mountns_tmpfs:
+            # Killed now, reaped after the reply: its exit tears down its mount and IPC namespaces,
+            # which takes tens of ms on a loaded machine. Nothing can reach what it leaves meanwhile:
+            # its tmpfs and IPC namespace are shared with no other process, it has no network, and
+            # the next child gets fresh ones.
+            return end
+        _, status, usage = os.wait4(spare.pid, 0)  # reaped before the answer: nothing of the job runs on
+        self._reaped_running = True
+        if not self.protections.mountns_tmpfs:
+            jobdir.empty(self.job_root)  # and none of its files is left for the next job
+        end.update(wait_status=0 if answered else status, cpu_s=usage.ru_utime + usage.ru_stime)
+        return end
+
+    def _wait_for_end(self, spare: Spare, ctl_in: int) -> tuple[bool, bool, bool]:
+        """(answered, timed out, disk exceeded), whichever comes first, or all False when it exited."""
         deadline = time.monotonic() + self.limits.timeout_s
         poller = select.poll()
-        poller.register(spare.result_r, select.POLLIN)
-        poller.register(spare.pidfd, select.POLLIN)
-        poller.register(ctl_in, select.POLLIN)
-        result = bytearray()
-        timed_out = disk_exceeded = exited = False
-        while not exited:
+        for fd in (spare.done_r, spare.pidfd, ctl_in):
+            poller.register(fd, select.POLLIN)
+        while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                timed_out = True
-                break
+                return False, True, False
             if self.protections.disk_watchdog:
                 remaining = min(remaining, WATCHDOG_INTERVAL_S)
+            answered = exited = False
             for fd, _ in poller.poll(remaining * 1000):
-                if fd == spare.result_r:
-                    if not _read_some(fd, result):
+                if fd == spare.done_r:
+                    signalled, still_open = _drain(fd)
+                    answered = answered or signalled
+                    if not still_open:
                         poller.unregister(fd)
                 elif fd == spare.pidfd:
                     exited = True
                 elif fd == ctl_in:  # the server closed our pipe: stop everything
                     _kill(spare.pid)
                     raise SystemExit(0)
-            if b"\n" in result:  # the child's last act: answer now, reap after replying
-                _kill(spare.pid)
-                return outcome.ChildEnd(bytes(result), 0, 0.0)
-            if self.protections.disk_watchdog and not exited and _too_big(spare.job_dir, self.limits.disk_mb):
-                disk_exceeded = True
-                break
-        _kill(spare.pid)
-        _, status, usage = os.wait4(spare.pid, 0)
-        while _read_some(spare.result_r, result):
-            pass
-        cpu = usage.ru_utime + usage.ru_stime
-        return outcome.ChildEnd(bytes(result[:RESULT_MAX]), status, cpu, timed_out, disk_exceeded)
+            if answered or exited:
+                return answered, False, False
+            if self.protections.disk_watchdog and _too_big(spare.job_dir, self.limits.disk_mb):
+                return False, False, True
 
     def _discard(self, spare: Spare) -> None:
         _kill(spare.pid)
@@ -199,8 +258,6 @@ class Zygote:
             if _reaped(spare.pid, flags):
                 self.dying.remove(spare)
                 spare.close()
-                if spare.job_dir != self.job_root:
-                    shutil.rmtree(spare.job_dir, ignore_errors=True)
         self.reap_helpers(block)
 
     def reap_helpers(self, block: bool = False) -> None:
@@ -208,23 +265,31 @@ class Zygote:
         self.dying_helpers = [pid for pid in self.dying_helpers if not _reaped(pid, flags)]
 
     def shutdown(self) -> None:
-        self.finish_job()
+        """Kill and reap every child, then remove this worker's directory (whoever started us may be gone)."""
+        if self.running is not None:
+            self._discard(self.running)
+            self.running = None
         if self.spare is not None:
             self._discard(self.spare)
             self.spare = None
         self.reap(block=True)
         _reap_strays()
+        jobdir.remove_tree(self.base_dir)
 
     def serve(self, ctl_in: int, ctl_out: int) -> None:
-        """Answer jobs until the server closes the pipe; prefork the next child right after each reply."""
+        """Answer jobs until the server closes the pipe; prefork the next child right after each reply.
+
+        The job is handled in `run`'s frame; by the time the next spare is forked here, this frame holds
+        only the job's size.
+        """
         while True:
             if self.spare is None:
                 self.spare = self.fork_spare()
-            message = read_frame(ctl_in)
-            if message is None:
+            request = read_frame(ctl_in)
+            if request is None:
                 return
-            if message.get("op") == "run":
-                write_frame(ctl_out, self.run(message["job"], ctl_in))
+            if request.get("op") == "run":
+                self._run_answering_errors(int(request["size"]), ctl_in, ctl_out)
                 self.finish_job()
                 self.spare = self.fork_spare()
                 self.reap()
@@ -250,29 +315,38 @@ def _fork(fds: child.SpareFds, plan: child.Plan) -> int:
     return pid
 
 
-def _sealed_memfd(size: int) -> int:
+def _sealed_memfd(size: int, name: str) -> int:
     # A memfd of exactly `size` bytes that can never grow: writes past the end fail (EPERM), and the
     # shared file offset tells the zygote how much the child wrote.
-    fd = os.memfd_create("grader-output", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    fd = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     os.ftruncate(fd, size)
     fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_GROW | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_SEAL)
     return fd
 
 
-def _read_output(fd: int) -> str:
-    written = os.lseek(fd, 0, os.SEEK_CUR)
-    return os.pread(fd, written, 0).decode("utf-8", "replace") if written > 0 else ""
+def write_frame_header(fd: int, size: int) -> None:
+    """The 4-byte length of a frame whose body follows by splice."""
+    relay.write_all(fd, FRAME_HEADER.pack(size))
 
 
-def _read_some(fd: int, into: bytearray) -> bool:
-    """Append what is there (capped); False at end of file or when nothing more is there now."""
-    try:
-        chunk = os.read(fd, 65536)
-    except BlockingIOError:
-        return False
-    if len(into) < RESULT_MAX:
-        into += chunk
-    return bool(chunk)
+def _drain(fd: int) -> tuple[bool, bool]:
+    """Read and drop what the child signalled: (any byte arrived, the pipe is still open)."""
+    got = False
+    for _ in range(16):  # bounded: a child writing without end cannot keep us here
+        try:
+            chunk = os.read(fd, 4096)
+        except BlockingIOError:
+            return got, True
+        if not chunk:
+            return got, False
+        got = True
+    return got, True
+
+
+def _exited(pidfd: int) -> bool:
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def _kill(pid: int) -> None:
@@ -322,14 +396,20 @@ def _take_control_fds() -> tuple[int, int]:
 
 def main() -> None:
     """Entry point of the zygote process (spawned by the pool with a scrubbed environment)."""
+    base_dir = os.getcwd()  # the pool starts us in our own directory
     ctl_in, ctl_out = _take_control_fds()
-    config = read_frame(ctl_in)
-    if config is None:
-        return
-    zygote = Zygote(config)
-    ready = {"op": "ready", "pid": os.getpid(), "protections": zygote.protections.to_wire()}
-    write_frame(ctl_out, {**ready, "imports": zygote.import_report, "python": sys.version.split()[0]})
+    zygote: Zygote | None = None
     try:
+        config = read_frame(ctl_in)
+        if config is None:
+            return
+        zygote = Zygote(config)
+        ready = {"op": "ready", "pid": os.getpid(), "protections": zygote.protections.to_wire()}
+        write_frame(ctl_out, {**ready, "imports": zygote.import_report, "python": sys.version.split()[0]})
         zygote.serve(ctl_in, ctl_out)
     finally:
-        zygote.shutdown()
+        # Whoever started us may be gone (even SIGKILLed): our directory goes with us, whatever ended us.
+        if zygote is not None:
+            zygote.shutdown()
+        if os.path.basename(base_dir).startswith(leftovers.PREFIX):
+            jobdir.remove_tree(base_dir)

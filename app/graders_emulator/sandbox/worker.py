@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from graders_emulator.sandbox.protocol import ProtocolError, encode, read_frame_async
+from graders_emulator.sandbox import leftovers
+from graders_emulator.sandbox.protocol import MAX_FRAME, RESULT_MAX, ProtocolError, encode, read_frame_async
 
 MARKER = "--graders-emulator-sandbox"  # in every zygote's (and child's) command line, for ps and tests
 START_TIMEOUT_S = 120.0
@@ -23,6 +26,19 @@ _BOOT = (
 
 class WorkerLost(Exception):
     """The zygote died, hung, or spoke nonsense; the pool replaces it."""
+
+    def __init__(self, message: str, *, delivered: bool = True) -> None:
+        super().__init__(message)
+        self.delivered = delivered  # False: it died before the job reached it, so the job can go elsewhere
+
+
+@dataclass(frozen=True)
+class JobReply:
+    """A zygote's answer to one job: how its child ended, and the child's raw result line and output."""
+
+    header: dict[str, Any]
+    result: bytes
+    stdout: bytes
 
 
 def zygote_environment() -> dict[str, str]:
@@ -46,6 +62,11 @@ def _project_root() -> str:
     return str(Path(__file__).resolve().parents[2])
 
 
+def zygote_command(token: str) -> list[str]:
+    """The zygote's command line: a fresh isolated interpreter carrying the pool's marker and token."""
+    return [sys.executable, "-I", "-c", _BOOT.format(root=_project_root()), MARKER, token]
+
+
 class Worker:
     """A ready zygote; one job at a time (the pool guarantees it)."""
 
@@ -61,11 +82,10 @@ class Worker:
     @classmethod
     async def spawn(cls, config: dict[str, Any], token: str) -> Worker:
         """Start a zygote and wait until it has imported, probed and pre-forked (about 2-3 s)."""
-        base_dir = tempfile.mkdtemp(prefix="graders-sandbox-")
-        command = [sys.executable, "-I", "-c", _BOOT.format(root=_project_root()), MARKER, token]
+        base_dir = tempfile.mkdtemp(prefix=leftovers.dir_prefix())
         try:
             proc = await asyncio.create_subprocess_exec(
-                *command,
+                *zygote_command(token),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 env=zygote_environment(),
@@ -84,8 +104,33 @@ class Worker:
             raise
         return worker
 
-    async def run(self, job: dict[str, Any], timeout_s: float) -> dict[str, Any]:
-        return await self._exchange({"op": "run", "job": job}, timeout_s)
+    async def run(self, job: dict[str, Any], timeout_s: float) -> JobReply:
+        """Send one job; the zygote passes its bytes on to its child unread (splice)."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        body = json.dumps(job, separators=(",", ":")).encode()
+        try:
+            self.proc.stdin.write(encode({"op": "run", "size": len(body)}) + body)
+            await self.proc.stdin.drain()
+        except OSError as exc:  # dead before it could take the job: the job never ran
+            raise WorkerLost(f"{type(exc).__name__}: {exc}".rstrip(": "), delivered=False) from exc
+        try:
+            return await asyncio.wait_for(self._read_reply(self.proc.stdout), timeout_s)
+        except (OSError, asyncio.IncompleteReadError, ProtocolError, TimeoutError) as exc:
+            raise WorkerLost(f"{type(exc).__name__}: {exc}".rstrip(": ")) from exc
+
+    @staticmethod
+    async def _read_reply(reader: asyncio.StreamReader) -> JobReply:
+        header = await read_frame_async(reader)
+        if header.get("op") != "done":
+            return JobReply(header, b"", b"")
+        result_bytes, stdout_bytes = header.get("result_bytes"), header.get("stdout_bytes")
+        if not isinstance(result_bytes, int) or not 0 <= result_bytes <= RESULT_MAX:
+            raise ProtocolError(f"bad result size {result_bytes!r}")
+        if not isinstance(stdout_bytes, int) or not 0 <= stdout_bytes <= MAX_FRAME:
+            raise ProtocolError(f"bad output size {stdout_bytes!r}")
+        result = await reader.readexactly(result_bytes)
+        stdout = await reader.readexactly(stdout_bytes)
+        return JobReply(header, result, stdout)
 
     async def _exchange(self, message: dict[str, Any], timeout_s: float) -> dict[str, Any]:
         assert self.proc.stdin is not None and self.proc.stdout is not None

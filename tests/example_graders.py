@@ -1,0 +1,40 @@
+"""The example graders the tests share, declared once: OpenAI's grader JSON as users write it.
+
+Import them (`from example_graders import EXACT`) instead of declaring another copy; derive a variant
+with `{**EXACT, "reference": ...}` or `unnamed(EXACT)`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SAMPLE_TEXT = "{{sample.output_text}}"
+
+# reward 1.0 when the sample equals item.answer
+EXACT: dict[str, Any] = {
+    "type": "string_check",
+    "name": "exact",
+    "input": SAMPLE_TEXT,
+    "reference": "{{item.answer}}",
+    "operation": "eq",
+}
+# rapidfuzz WRatio of the sample and item.answer
+FUZZY: dict[str, Any] = {
+    "type": "text_similarity",
+    "name": "fuzzy",
+    "input": SAMPLE_TEXT,
+    "reference": "{{item.answer}}",
+    "evaluation_metric": "fuzzy_match",
+}
+# a model grader: answered by canned rules or the deterministic default, never a real model
+JUDGE: dict[str, Any] = {
+    "type": "score_model",
+    "name": "judge",
+    "model": "gpt-4o",
+    "input": [{"role": "user", "content": "Grade: " + SAMPLE_TEXT}],
+}
+
+
+def unnamed(grader: dict[str, Any]) -> dict[str, Any]:
+    """The grader without its `name` (the emulator then generates one, as the API does)."""
+    return {key: value for key, value in grader.items() if key != "name"}

@@ -167,16 +167,16 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="CLI processes and server sandbox workers")
     args = parser.parse_args()
     data = rows(args.rows)
+    header = f"rows: {args.rows}, criteria: {len(CRITERIA)} (string_check, fuzzy_match, python)"
+    print(f"{header}, jobs/workers: {args.jobs}", flush=True)
     with tempfile.TemporaryDirectory() as folder:
         cli = cli_seconds(data, args.jobs, Path(folder))
+    gradings = args.rows * len(CRITERIA) / cli
+    print(
+        f"batch CLI  : {cli:7.2f} s  {args.rows / cli:8.1f} rows/s  ({gradings:.1f} gradings/s)", flush=True
+    )
     evals, counts = eval_seconds(data, args.jobs)
-    print(
-        f"rows: {args.rows}, criteria: {len(CRITERIA)} (string_check, fuzzy_match, python), jobs/workers: {args.jobs}"
-    )
-    print(
-        f"batch CLI  : {cli:7.2f} s  {args.rows / cli:8.0f} rows/s  ({args.rows * len(CRITERIA) / cli:.0f} gradings/s)"
-    )
-    print(f"evals run  : {evals:7.2f} s  {args.rows / evals:8.0f} items/s  (to completed; counts {counts})")
+    print(f"evals run  : {evals:7.2f} s  {args.rows / evals:8.1f} items/s  (to completed; counts {counts})")
     print(f"ratio evals/CLI time: {evals / cli:.2f}x (target <= 1.5x)")
 
 

@@ -20,6 +20,7 @@ def install(app: FastAPI, settings: Settings, runtime: Runtime) -> EvalsOperatio
     """Put the evals state on `app.state.evals`; its runs start, resume and stop with the app."""
     from graders_emulator.api import evals as evals_router
     from graders_emulator.api import files as files_router
+
     emulation = app.state.emulation
     store = EvalStore(settings.data_dir)
     sampler = Sampler(emulation)

@@ -15,7 +15,9 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[python-graders,dev]'
+	$(BIN)/pip install -q torch==2.13.0  # CPU build (on this machine's disk); before anything asks for torch
+	$(BIN)/pip install -q -e '.[python-graders,dev,test-rewards]'
+	$(BIN)/pip install -q --no-deps verl==0.9.1  # only its reward managers are used (tests/rewards)
 	touch $@
 
 # METEOR needs WordNet 3.0, never downloaded at run time: Debian's wordnet-base plus wordnet-sense-index

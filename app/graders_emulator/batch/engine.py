@@ -48,6 +48,8 @@ class BatchOptions:
     out: BinaryIO | None = None
     progress: bool = False
     slowest: int = 5
+    engine: str = "local"  # "ray": every line goes to Ray actors (graders_emulator.ray)
+    address: str | None = None  # the Ray cluster to join (None: start or reuse a local one)
 
 
 def run_batch(options: BatchOptions) -> Summary:
@@ -74,7 +76,7 @@ async def grade_file(options: BatchOptions) -> Summary:
     try:
         # The sandbox starts on the first line that needs it: a dataset without python graders never
         # pays for its workers.
-        driver = _Driver(grader, pool, finish, options.jobs, sandbox)
+        driver = _Driver(grader, pool, finish, options.jobs, sandbox, remote_all=options.engine == "ray")
         for line, raw in read_lines(options.data):
             if writer is not None:
                 writer.expect(line)
@@ -97,6 +99,10 @@ def replace_workers(settings: Settings, jobs: int) -> Settings:
 
 
 def _process_pool(settings: Settings, options: BatchOptions, *, keep_bodies: bool) -> Executor | None:
+    if options.engine == "ray":
+        from graders_emulator.batch.ray_engine import RayLineExecutor
+
+        return RayLineExecutor(settings, options.source, keep_bodies, options.jobs, options.address)
     if options.jobs <= 1:
         return None  # one core: grade in this process, no pickling at all
     # forkserver, not fork: this process already runs threads (tqdm, asyncio's child watcher).
@@ -122,7 +128,10 @@ class _Driver:
         finish: Callable[[LineResult], None],
         jobs: int,
         sandbox: SandboxRunner,
+        *,
+        remote_all: bool = False,
     ) -> None:
+        self.remote_all = remote_all  # Ray actors grade sandbox and model lines too
         self.grader = grader
         self.sandbox = sandbox
         self.jobs = max(1, jobs)
@@ -137,7 +146,7 @@ class _Driver:
 
     async def submit(self, line: int, raw: bytes) -> None:
         where = route(raw, self.grader.source.grader)
-        if where != "cpu":
+        if where != "cpu" and not self.remote_all:
             if where == "sandbox":
                 await self._warm_up()
             await self.waiting.acquire()

@@ -11,10 +11,11 @@ import select
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from graders_emulator.sandbox import child, jobdir, leftovers, relay
+from graders_emulator.sandbox import batch_supervisor, child, jobdir, leftovers, relay
 from graders_emulator.sandbox.limits import SandboxLimits
 from graders_emulator.sandbox.probe import Prebuilt, Protections, probe
 from graders_emulator.sandbox.protocol import FRAME_HEADER, RESULT_MAX, read_frame, write_frame
@@ -30,6 +31,7 @@ DEFAULT_PRELOAD = (
 )  # fmt: skip
 WATCHDOG_INTERVAL_S = 0.02
 WATCHDOG_MAX_ENTRIES = 50_000
+ChildEntry = Callable[[child.SpareFds, child.Plan], Any]  # what a forked child runs; never returns
 
 
 @dataclass
@@ -80,14 +82,15 @@ class Zygote:
     # -----------------------------------------------------------------------------------------
     # Spares
 
-    def fork_spare(self) -> Spare:
+    def fork_spare(self, entry: ChildEntry | None = None, limits: SandboxLimits | None = None) -> Spare:
+        """A locked-down child on `entry` (the one-job harness by default), with `limits` or the zygote's."""
         output = _sealed_memfd(self.limits.output_bytes, "grader-output")
         result = _sealed_memfd(RESULT_MAX, "grader-result")
         job_r, job_w = os.pipe()
         done_r, done_w = os.pipe()
         fds = child.SpareFds(job_r=job_r, result_w=done_w, output=output, result=result)
         plan = child.Plan(
-            self.limits,
+            limits or self.limits,
             self.job_root,
             self.protections.mountns_tmpfs,
             self.prebuilt.landlock_fd,
@@ -97,14 +100,19 @@ class Zygote:
             last_cap=self.prebuilt.last_cap,
         )
         try:
-            pid = self._fork_in_pid_namespace(fds, plan) if self.protections.pidns else _fork(fds, plan)
+            main = entry or child.spare_main
+            pid = (
+                self._fork_in_pid_namespace(fds, plan, main)
+                if self.protections.pidns
+                else _fork(fds, plan, main)
+            )
         finally:
             os.close(job_r)
             os.close(done_w)
         os.set_blocking(done_r, False)  # draining it must never hang on a leaked write end
         return Spare(pid, os.pidfd_open(pid), job_w, done_r, result, output, self.job_root)
 
-    def _fork_in_pid_namespace(self, fds: child.SpareFds, plan: child.Plan) -> int:
+    def _fork_in_pid_namespace(self, fds: child.SpareFds, plan: child.Plan, main: ChildEntry) -> int:
         # unshare(CLONE_NEWPID) works once per process, so a short-lived helper takes it and forks the
         # child as pid 1 of the new namespace; the child is then re-parented to us (subreaper). We do
         # not wait for the helper's exit (a few ms of teardown) here but before sending the job: the
@@ -115,7 +123,7 @@ class Zygote:
             try:
                 os.close(pid_r)
                 unshare(CLONE_NEWPID)
-                os.write(pid_w, f"{_fork(fds, plan)}\n".encode())
+                os.write(pid_w, f"{_fork(fds, plan, main)}\n".encode())
             finally:
                 os._exit(0)
         os.close(pid_w)
@@ -293,6 +301,9 @@ class Zygote:
                 self.finish_job()
                 self.spare = self.fork_spare()
                 self.reap()
+            elif request.get("op") == "run_batch":  # samples of one grader from one caller (CONTRACT §6)
+                write_frame(ctl_out, batch_supervisor.run_batch(self, request, ctl_in))
+                self.reap()
 
 
 def preload(modules: list[str] | tuple[str, ...]) -> dict[str, Any]:
@@ -308,10 +319,10 @@ def preload(modules: list[str] | tuple[str, ...]) -> dict[str, Any]:
     return {"loaded": loaded, "missing": missing, "import_s": round(time.perf_counter() - started, 3)}
 
 
-def _fork(fds: child.SpareFds, plan: child.Plan) -> int:
+def _fork(fds: child.SpareFds, plan: child.Plan, main: ChildEntry) -> int:
     pid = os.fork()
     if pid == 0:
-        child.spare_main(fds, plan)
+        main(fds, plan)
     return pid
 
 

@@ -132,6 +132,10 @@ class Worker:
         stdout = await reader.readexactly(stdout_bytes)
         return JobReply(header, result, stdout)
 
+    async def run_batch(self, batch: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        """`batch`: `{"source", "jobs": [{"sample", "item"}, ...]}`; the answer holds one reply per job."""
+        return await self._exchange({"op": "run_batch", **batch}, timeout_s)
+
     async def _exchange(self, message: dict[str, Any], timeout_s: float) -> dict[str, Any]:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         try:

@@ -26,6 +26,7 @@ def _serve_parser(sub: Any) -> None:
         "--no-auth", dest="auth", action="store_false", default=None, help="accept requests without a key"
     )
     serve.add_argument("--seed", type=int, help="seed for generated names and default model answers")
+    serve.add_argument("--data-dir", help="keep evals, runs and files in DIR/evals.sqlite3 (default: memory)")
     recording_cli.add_serve_arguments(serve)
 
 

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
 
-from graders_emulator import __version__
+from graders_emulator import __version__, evals
 from graders_emulator.api import control, graders, health
 from graders_emulator.emulation.state import EmulationState
 from graders_emulator.grading.context import SandboxRunner
@@ -28,6 +28,7 @@ from graders_emulator.metrics import wordnet
 from graders_emulator.metrics.pool import MetricPool
 from graders_emulator.observability import install_observability
 from graders_emulator.runtime import build_runtime, build_sandbox
+from graders_emulator.schemas.evals import REQUEST_MODELS
 from graders_emulator.schemas.requests import RunGraderRequest, ValidateGraderRequest
 from graders_emulator.settings import Settings
 
@@ -84,7 +85,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
         _, defs = models_json_schema(
-            [(RunGraderRequest, "validation"), (ValidateGraderRequest, "validation")],
+            [(model, "validation") for model in (RunGraderRequest, ValidateGraderRequest, *REQUEST_MODELS)],
             ref_template="#/components/schemas/{model}",
         )
         schema.setdefault("components", {}).setdefault("schemas", {}).update(defs.get("$defs", {}))
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None, *, sandbox: SandboxRunner | Non
     app.include_router(graders.router)
     app.include_router(health.router)
     app.include_router(control.router)
+    evals.install(app, settings, app.state.runtime)
     install_error_handlers(app)
     # add_middleware wraps: the last added is the outermost. Innermost the grader fast path, then the
     # body limit and auth, emulation (session rewrite, journal, faults) around them, and outermost

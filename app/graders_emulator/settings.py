@@ -93,6 +93,11 @@ class Settings(BaseSettings):
         "grader requests then go through FastAPI's routing, so that spans carry route names.",
     )
 
+    # --- evals API
+    data_dir: Path | None = Field(
+        None, description="Directory of the evals/files SQLite database; default: in memory (lost at exit)."
+    )
+
     # --- journal
     journal_size: int = Field(1000, description="Requests kept in the journal (0 turns it off).")
 

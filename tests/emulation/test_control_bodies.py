@@ -29,7 +29,7 @@ def test_the_three_forms(body: object, kinds: list[type]) -> None:
 @pytest.mark.parametrize(
     ("body", "message", "param"),
     [
-        ({"models": [], "colour": 1}, "Unknown key 'colour' next to models/faults.", None),
+        ({"models": [], "colour": 1}, "Unknown key 'colour' next to models/faults/sampling.", None),
         (
             {"models": [{"answer": {}}]},
             "Invalid rule: models[0].answer: an answer needs exactly one of score, label, raw, refusal, "

@@ -21,7 +21,7 @@ from graders_emulator.api.deps import EmulationDep, RuleIdDep, SandboxDep, Sessi
 from graders_emulator.bounds import deeper_than
 from graders_emulator.emulation.config import ConfigError, parse_config
 from graders_emulator.emulation.journal import JournalQuery, jsonable
-from graders_emulator.emulation.rules import FaultRule, ModelRule
+from graders_emulator.emulation.rules import FaultRule, ModelRule, SamplingRule
 from graders_emulator.errors import ApiError, BadRequest, NotFound, Unauthorized
 from graders_emulator.schemas.errors import ErrorResponse
 
@@ -103,7 +103,9 @@ async def list_rules(state: EmulationDep, session: SessionDep) -> Response:
     return _json({"object": "list", "data": [stored.describe() for stored in scope.rules]})
 
 
-@_route("POST", "/rules", "Add rules: one rule, a list, or {models, faults}; JSON or YAML.", _RULES_BODY)
+@_route(
+    "POST", "/rules", "Add rules: one rule, a list, or {models, faults, sampling}; JSON or YAML.", _RULES_BODY
+)
 async def add_rules(request: Request, state: EmulationDep, session: SessionDep) -> Response:
     # In a thread: a large or hostile body (YAML aliases) costs up to ~1 s to expand and check.
     rules = await anyio.to_thread.run_sync(
@@ -145,16 +147,18 @@ def _no_rule(rule_id: str) -> ApiError:
     return NotFound(f"No rule with id '{rule_id}'.", param="rule_id")
 
 
-def _parse_rules(body: bytes, content_type: str, max_depth: int) -> list[ModelRule | FaultRule]:
+def _parse_rules(
+    body: bytes, content_type: str, max_depth: int
+) -> list[ModelRule | FaultRule | SamplingRule]:
     """A YAML document in the config file's format, or JSON (see `control_bodies`)."""
     if "yaml" in content_type:
         try:
             config = parse_config(body.decode("utf-8", "replace"), "<request body>")
         except ConfigError as exc:
             raise BadRequest(str(exc)) from None
-        if not config.models and not config.faults:
-            raise BadRequest("The YAML body holds no rules: give `models:` and/or `faults:`.")
-        return checked([*config.models, *config.faults])
+        if not config.models and not config.faults and not config.sampling:
+            raise BadRequest("The YAML body holds no rules: give `models:`, `faults:` and/or `sampling:`.")
+        return checked([*config.models, *config.faults, *config.sampling])
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:

@@ -5,6 +5,7 @@ Format:
     defaults: {seed: 7, retry_after_ms: 10, hang_ms: 300000, latency_ms: 0, usage: {...}}
     models:   [ModelRule, ...]   # canned answers, `kind: model` implied
     faults:   [FaultRule, ...]   # injected failures, `kind: fault` implied
+    sampling: [SamplingRule, ...]  # canned samples of `completions` eval runs, `kind: sampling` implied
 
 Every problem is reported as `<file>:<line>: <what is wrong>`.
 """
@@ -19,7 +20,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from graders_emulator.emulation.rules import Defaults, FaultRule, ModelRule
+from graders_emulator.emulation.rules import Defaults, FaultRule, ModelRule, SamplingRule
 
 Loc = tuple[str | int, ...]
 # Nodes the loaded YAML may expand to, aliases counted at every use: a 453-byte "billion laughs"
@@ -43,6 +44,7 @@ class ConfigFile(BaseModel):
     defaults: Defaults = Defaults()
     models: list[ModelRule] = Field(default_factory=list)
     faults: list[FaultRule] = Field(default_factory=list)
+    sampling: list[SamplingRule] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class EmulatorConfig:
     defaults: Defaults = field(default_factory=Defaults)
     models: tuple[ModelRule, ...] = ()
     faults: tuple[FaultRule, ...] = ()
+    sampling: tuple[SamplingRule, ...] = ()
 
 
 def load_config(path: Path) -> EmulatorConfig:
@@ -77,7 +80,7 @@ def parse_config(text: str, source: str = "<config>") -> EmulatorConfig:
     problems = [_at(source, lines, loc, msg) for loc, msg in semantic_problems(parsed.models, ("models",))]
     if problems:
         raise ConfigError(problems)
-    return EmulatorConfig(parsed.defaults, tuple(parsed.models), tuple(parsed.faults))
+    return EmulatorConfig(parsed.defaults, tuple(parsed.models), tuple(parsed.faults), tuple(parsed.sampling))
 
 
 def semantic_problems(rules: Sequence[ModelRule], base: Loc = ()) -> list[tuple[Loc, str]]:
@@ -198,7 +201,7 @@ def describe_error(error: Any) -> str:
 def _is_union_tag(part: Any) -> bool:
     # pydantic names union members in locations, e.g. `list[str]` or `function-after[...]`.
     return isinstance(part, str) and (
-        "[" in part or part in ("model", "fault", "int", "str", "float", "bool")
+        "[" in part or part in ("model", "fault", "sampling", "int", "str", "float", "bool")
     )
 
 

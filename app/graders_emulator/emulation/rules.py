@@ -208,7 +208,52 @@ class FaultRule(_Strict):
         return [(flag, details) for flag, details in items if is_flag(flag)]
 
 
-Rule = Annotated[ModelRule | FaultRule, Field(discriminator="kind")]
+def _check_regex(value: str | None) -> str | None:
+    error = compile_error(value) if value is not None else None
+    if error is not None:
+        raise ValueError(f"invalid regular expression {value!r}: {error}")
+    return value
+
+
+class SamplingMatch(_Strict):
+    """Criteria on one sample a `completions` eval run draws (all optional; all set ones must hold)."""
+
+    model: str | None = None
+    prompt_contains: str | None = None
+    prompt_regex: str | None = None
+    item: dict[str, Any] | None = Field(None, description="dotted path -> expected value")
+
+    _regex = field_validator("prompt_regex")(_check_regex)
+
+
+class SamplingAnswer(_Strict):
+    """What the sampled model answers: a text, or a server error."""
+
+    text: str | None = None
+    server_error: str | None = None
+    finish_reason: str = "stop"
+    usage: Usage | None = None
+    latency_ms: float = Field(0.0, ge=0, le=600_000)
+    model: str | None = Field(None, description="snapshot reported as the sample's model")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SamplingAnswer:
+        if (self.text is None) == (self.server_error is None):
+            raise ValueError("a sampling answer needs exactly one of text, server_error")
+        return self
+
+
+class SamplingRule(_Strict):
+    """A canned sample for `completions` eval runs; `times` answers N times, then falls through."""
+
+    kind: Literal["sampling"] = "sampling"
+    id: str | None = Field(None, pattern=r"^[A-Za-z0-9._:-]{1,128}$")
+    match: SamplingMatch = SamplingMatch()
+    answer: SamplingAnswer
+    times: int | None = Field(None, ge=1)
+
+
+Rule = Annotated[ModelRule | FaultRule | SamplingRule, Field(discriminator="kind")]
 
 
 class Defaults(_Strict):
@@ -322,6 +367,14 @@ def _answer_fits(answer: ModelAnswer, grader_type: str) -> list[str]:
     if answer.label is not None and grader_type != "label_model":
         return [f"answers a label, the call is a {grader_type}"]
     return []
+
+
+def sampling_misses(rule: SamplingRule, model: str, prompt: str, item: Any) -> list[str]:
+    """The criteria of a sampling rule that one sample request fails (empty: it matches)."""
+    match = rule.match
+    misses = _equal_misses((("model", match.model, model),))
+    misses += _text_misses("prompt", match.prompt_contains, match.prompt_regex, prompt, RegexBudget())
+    return misses + _item_misses(match.item or {}, item)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +14,7 @@ from graders_emulator.emulation.canned import CannedModelClient, Overrides
 from graders_emulator.emulation.config import EmulatorConfig, load_config
 from graders_emulator.emulation.headers import EmulationHeaders
 from graders_emulator.emulation.journal import Journal
-from graders_emulator.emulation.rules import FaultRule, ModelRule, RequestView, fault_misses
+from graders_emulator.emulation.rules import FaultRule, ModelRule, RequestView, SamplingRule, fault_misses
 from graders_emulator.emulation.store import Scope, StoredFaultRule
 from graders_emulator.emulation.upstream import UpstreamModelClient
 from graders_emulator.grading.context import ModelReply, ModelRequest
@@ -88,6 +89,8 @@ class EmulationState:
         self.sessions: OrderedDict[str, Scope] = OrderedDict()
         self.root = Scope.create(None)
         self._http: httpx.AsyncClient | None = None
+        # Called with the session (None: everything) on reset, e.g. to forget a session's evals.
+        self.reset_hooks: list[Callable[[str | None], None]] = []
         self._load_rules()
 
     # --- scopes
@@ -149,13 +152,21 @@ class EmulationState:
         self.root = Scope.create(None)
         self.journal.clear()
         self._load_rules()
+        for hook in self.reset_hooks:
+            hook(None)
 
     def reset_session(self, session: str) -> None:
         self.sessions.pop(session, None)
         self.journal.clear(session, everything=False)
+        for hook in self.reset_hooks:
+            hook(session)
 
     def _load_rules(self) -> None:
-        rules: list[ModelRule | FaultRule] = [*self.config.models, *self.config.faults]
+        rules: list[ModelRule | FaultRule | SamplingRule] = [
+            *self.config.models,
+            *self.config.faults,
+            *self.config.sampling,
+        ]
         for rule in rules:
             self.root.rules.add(rule, "config", self.base_seed)
 

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
-from graders_emulator.emulation.rules import FaultRule, ModelRule
+from graders_emulator.emulation.rules import FaultRule, ModelRule, SamplingRule
 
 Source = Literal["config", "api"]
-_R = TypeVar("_R", ModelRule, FaultRule)
+_R = TypeVar("_R", ModelRule, FaultRule, SamplingRule)
 
 
 @dataclass
@@ -53,7 +53,11 @@ class StoredFaultRule(_Stored[FaultRule]):
         return self.rule.seed
 
 
-StoredRule = StoredModelRule | StoredFaultRule
+class StoredSamplingRule(_Stored[SamplingRule]):
+    """A canned sample of `completions` eval runs as held at run time."""
+
+
+StoredRule = StoredModelRule | StoredFaultRule | StoredSamplingRule
 
 
 class RuleSet:
@@ -64,19 +68,21 @@ class RuleSet:
         self._prefix = prefix
         self._next = 1
 
-    def add(self, rule: ModelRule | FaultRule, source: Source, seed: int | None) -> StoredRule:
+    def add(self, rule: ModelRule | FaultRule | SamplingRule, source: Source, seed: int | None) -> StoredRule:
         """Add a rule (a rule with an existing id replaces it in place, so re-running a test is idempotent)."""
         rule_id = rule.id or self._new_id()
         stored: StoredRule
         if isinstance(rule, FaultRule):
             own = rule.seed if rule.seed is not None else seed
             stored = StoredFaultRule(rule_id, rule, source, rng=random.Random(f"{own}:{rule_id}"))
+        elif isinstance(rule, SamplingRule):
+            stored = StoredSamplingRule(rule_id, rule, source, rng=random.Random(f"{seed}:{rule_id}"))
         else:
             stored = StoredModelRule(rule_id, rule, source, rng=random.Random(f"{seed}:{rule_id}"))
         self._rules[rule_id] = stored
         return stored
 
-    def over_limit(self, rules: list[ModelRule | FaultRule], limit: int) -> str | None:
+    def over_limit(self, rules: list[ModelRule | FaultRule | SamplingRule], limit: int) -> str | None:
         """Why adding `rules` would pass `limit` rules (a rule with a known id replaces one), or None."""
         new = sum(1 for rule in rules if rule.id is None or rule.id not in self._rules)
         if len(self._rules) + new <= limit:
@@ -120,6 +126,9 @@ class RuleSet:
 
     def faults(self) -> Iterator[StoredFaultRule]:
         return (stored for stored in self if isinstance(stored, StoredFaultRule))
+
+    def sampling(self) -> Iterator[StoredSamplingRule]:
+        return (stored for stored in self if isinstance(stored, StoredSamplingRule))
 
 
 @dataclass

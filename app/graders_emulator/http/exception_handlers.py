@@ -31,6 +31,8 @@ async def _request_validation(request: Request, exc: Exception) -> Response:
     if errors and errors[0].get("type") == "json_invalid":
         return error_response(BadRequest(JSON_PARSE_MESSAGE))
     body = exc.body if hasattr(exc, "body") else None
+    if errors and tuple(errors[0].get("loc", ()))[:1] in (("query",), ("path",)):
+        body = {**request.query_params, **request.path_params}  # so that `param` names the parameter
     stripped = [{**e, "loc": tuple(e.get("loc", ()))[1:]} for e in errors]  # drop the leading "body"
     return error_response(validation_error(body, stripped))
 

@@ -57,6 +57,13 @@ class PythonGrader(WireModel):
     """The image whose package set the grader expects (known: `2025-05-08`)."""
 
 
+class PromptCacheBreakpoint(WireModel):
+    """The end of a reusable prompt prefix."""
+
+    mode: Literal["explicit"]
+    """Always `explicit`."""
+
+
 class InputTextContent(WireModel):
     """A text input to the model."""
 
@@ -64,7 +71,7 @@ class InputTextContent(WireModel):
     """Always `input_text`."""
     text: str
     """The text; may contain templates."""
-    prompt_cache_breakpoint: dict[str, object] | None = None
+    prompt_cache_breakpoint: PromptCacheBreakpoint | None = None
     """Marks the end of a reusable prompt prefix."""
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from graders_emulator.emulation.journal_caps import ENTRY_OVERHEAD, capped, capped_headers, text_size
+from graders_emulator.emulation.journal_caps import ENTRY_OVERHEAD, capped_and_sized, capped_headers
 from graders_emulator.grading.result import GradeResult
 
 BODY_CAP = 1024 * 1024  # bytes of a request or response body kept per entry
@@ -234,13 +234,13 @@ class Journal:
         entry.raw_headers, header_bytes = capped_headers(entry.raw_headers)
         texts = 0
         if entry.result is not None and entry.result.trace:
-            trace = capped(entry.result.trace)
+            trace, size = capped_and_sized(entry.result.trace)
             if trace is not entry.result.trace:
                 entry.result = replace(entry.result, trace=trace)
-            texts += text_size(trace)
+            texts += size
         if entry.model_calls:
-            entry.model_calls = capped(entry.model_calls)
-            texts += text_size(entry.model_calls)
+            entry.model_calls, size = capped_and_sized(entry.model_calls)
+            texts += size
         entry.size = ENTRY_OVERHEAD + len(entry.body) + len(entry.response_body) + header_bytes + texts
         self._entries.append(entry)
         self.bytes += entry.size

@@ -37,9 +37,16 @@ def text_size(value: Any, budget: int = 1 << 62) -> int:
 
 def capped(value: Any, budget: int = TEXT_BUDGET) -> Any:
     """`value` itself when its texts fit `budget`, else a copy whose texts are cut to fit it."""
-    if text_size(value, budget) <= budget:
-        return value
-    return _cut(value, [budget])
+    return capped_and_sized(value, budget)[0]
+
+
+def capped_and_sized(value: Any, budget: int = TEXT_BUDGET) -> tuple[Any, int]:
+    """`capped(value)` and the characters of its texts, in one walk for entries under the budget."""
+    size = text_size(value, budget)
+    if size <= budget:
+        return value, size
+    cut = _cut(value, [budget])
+    return cut, text_size(cut)
 
 
 def _cut(value: Any, left: list[int]) -> Any:

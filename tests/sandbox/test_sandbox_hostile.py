@@ -26,6 +26,9 @@ class Expect:
 
 
 PERMISSION = r"PermissionError: \[Errno (1|13)\] (Operation not permitted|Permission denied)"
+# Denied, or not there at all: the child's view of the file system need not hold the canary (e.g. a
+# fresh venv under pytest's own 0700 temp dir, which the sandbox shows to the child through a tmpfs).
+UNREADABLE = PERMISSION + r"|^FileNotFoundError: \[Errno 2\] No such file or directory: '[^']*canary.txt'"
 HOSTILE: dict[str, tuple[str, Expect | dict[str, Expect]]] = {
     "infinite-loop": (
         "def grade(s, i):\n    while True:\n        pass",
@@ -98,7 +101,7 @@ def grade(sample, item):
     ),
     "read-canary-outside": (
         "def grade(s, item):\n    return float(len(open(item['canary']).read()))",
-        Expect("runtime_error", PERMISSION),
+        Expect("runtime_error", UNREADABLE),
     ),
     "read-etc-passwd": (
         "def grade(s, i):\n    return float(len(open('/etc/passwd').read()))",

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import openai
+from contract_values import CONTRACT_ERROR_KEYS
 
 # OpenAI's published spec (openai/openai-openapi at f85dbe2), copied unedited; see openapi/README.md.
 OPENAPI_DIR = Path(__file__).resolve().parent / "openapi"
@@ -32,33 +33,7 @@ AUTH = {"Authorization": f"Bearer {API_KEY}"}
 REQUEST_ID = re.compile(r"^req_[0-9a-f]{32}$")
 GENERATED_NAME = re.compile(r"^grader-[A-Za-z0-9]{12}$")
 
-# CONTRACT §2, in this order.
-REAL_ERROR_KEYS = (
-    "formula_parse_error",
-    "sample_parse_error",
-    "sample_parse_error_details",
-    "truncated_observation_error",
-    "unresponsive_reward_error",
-    "invalid_variable_error",
-    "invalid_variable_error_details",
-    "other_error",
-    "python_grader_server_error",
-    "python_grader_server_error_type",
-    "python_grader_runtime_error",
-    "python_grader_runtime_error_details",
-    "model_grader_server_error",
-    "model_grader_refusal_error",
-    "model_grader_refusal_error_details",
-    "model_grader_parse_error",
-    "model_grader_parse_error_details",
-    "model_grader_exceeded_max_tokens_error",
-    "model_grader_server_error_details",
-    "endpoint_grader_internal_error",
-    "endpoint_grader_internal_error_details",
-    "endpoint_grader_server_error",
-    "endpoint_grader_server_error_details",
-    "endpoint_grader_safety_check_error",
-)
+REAL_ERROR_KEYS = CONTRACT_ERROR_KEYS  # CONTRACT §2, in this order (tests/contract_values.py)
 RESPONSE_KEYS = ("reward", "metadata", "sub_rewards", "model_grader_token_usage_per_model")
 METADATA_KEYS = ("name", "type", "errors", "execution_time", "scores", "token_usage", "sampled_model_name")
 TOKEN_USAGE_KEYS = ("prompt_tokens", "total_tokens", "completion_tokens", "cached_tokens")

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
+from contract_values import CONTRACT_ERROR_KEYS
 
 from graders_emulator.grading.context import BaseSandbox, ModelReply, ModelRequest, PythonJob, PythonOutcome
 from graders_emulator.grading.result import GradeFailure, TokenUsage
@@ -39,33 +40,7 @@ def respond(
     return outcome.body, orjson.loads(outcome.body)
 
 
-# CONTRACT §2, literally and in this order: the 24 error keys of real responses (default profile).
-ERROR_KEYS = (
-    "formula_parse_error",
-    "sample_parse_error",
-    "sample_parse_error_details",
-    "truncated_observation_error",
-    "unresponsive_reward_error",
-    "invalid_variable_error",
-    "invalid_variable_error_details",
-    "other_error",
-    "python_grader_server_error",
-    "python_grader_server_error_type",
-    "python_grader_runtime_error",
-    "python_grader_runtime_error_details",
-    "model_grader_server_error",
-    "model_grader_refusal_error",
-    "model_grader_refusal_error_details",
-    "model_grader_parse_error",
-    "model_grader_parse_error_details",
-    "model_grader_exceeded_max_tokens_error",
-    "model_grader_server_error_details",
-    "endpoint_grader_internal_error",
-    "endpoint_grader_internal_error_details",
-    "endpoint_grader_server_error",
-    "endpoint_grader_server_error_details",
-    "endpoint_grader_safety_check_error",
-)
+ERROR_KEYS = CONTRACT_ERROR_KEYS  # CONTRACT §2, in this order (tests/contract_values.py)
 # The `spec` profile: the 14 keys of RunGraderResponse.metadata.errors in OpenAI's spec (openai-openapi
 # f85dbe2, tests/contract/openapi/graders-fragment.json), in the spec's order.
 SPEC_ERROR_KEYS = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -58,11 +59,11 @@ class SandboxRunner(Protocol):
     def protections(self) -> dict[str, object]: ...
 
 
-class BaseSandbox:
+class BaseSandbox(ABC):
     """A runner with nothing to start or close; subclasses implement `run` (and what differs)."""
 
-    async def run(self, job: PythonJob) -> PythonOutcome:
-        raise NotImplementedError
+    @abstractmethod
+    async def run(self, job: PythonJob) -> PythonOutcome: ...
 
     async def start(self) -> None:
         return None

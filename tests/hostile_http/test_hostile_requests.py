@@ -9,9 +9,11 @@ its metric pool are read from /proc and /metrics).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -379,6 +381,33 @@ def test_large_inputs_within_the_deadline_are_scored_out_of_process(server: Serv
     assert response.status_code == 200
     expected = fuzz.WRatio(text, reference, processor=utils.default_process) / 100
     assert response.json()["reward"] == pytest.approx(expected)
+
+
+def _niceness(pid: int) -> int:
+    # /proc/PID/stat: field 19 is the nice value; fields are counted after the command's ")".
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+def _metric_workers(server_pid: int) -> list[int]:
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+            if int(fields[1]) == server_pid and b"graders_emulator.metrics.pool_worker" in cmdline:
+                pids.append(int(stat.parent.name))
+    return pids
+
+
+def test_metric_workers_run_at_a_lower_priority_than_the_server(server: Served) -> None:
+    """A heavy metric yields the CPU to the event loop: its worker is niced below the server."""
+    text = "the quick brown fox " * 300
+    body = {"grader": FUZZY, "model_sample": text, "item": {"reference": text}}
+    assert _post(server, RUN, body).status_code == 200  # over 2048 characters: scored in the pool
+    workers = _metric_workers(server.pid)
+    assert workers, "no metric worker found under the server"
+    expected = min(19, _niceness(server.pid) + 10)  # 19 is the lowest priority (tests may run niced)
+    assert all(_niceness(pid) == expected for pid in workers)
 
 
 def test_a_client_that_gives_up_stops_its_metric(server: Served) -> None:

@@ -116,7 +116,10 @@ async def validate(scope: Scope, body: bytes, runtime: service.Runtime) -> Answe
 async def run_grader(request: Request, runtime: RuntimeDep) -> Response:
     body = await request.body()
     request.scope[RECEIVE_KEY] = request.receive
-    answer = await run(request.scope, body, runtime)
+    try:
+        answer = await run(request.scope, body, runtime)
+    finally:
+        request.scope.pop(RECEIVE_KEY, None)  # scope -> receive -> request -> scope: a cycle (fast_path.py)
     return answer.response()
 
 

@@ -281,7 +281,7 @@ def main() -> None:
     deterministic(rows_of(args.samples), args.repeat)
     # RL completions often run to hundreds of words: past the metrics' inline limit (2,048 characters
     # of input and reference together), where grading moves a sample off the event loop.
-    deterministic(rows_of(max(1, args.samples // 10), words=args.long_words), args.repeat, label="b")
+    deterministic(rows_of(max(1, args.samples // 40), words=args.long_words), args.repeat, label="b")
     python_graders(rows_of(args.python_samples), args.http_seconds, args.repeat)
     trl_batch(args.repeat)
 

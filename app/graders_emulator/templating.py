@@ -151,10 +151,14 @@ def render(template: str, namespaces: Mapping[str, Any]) -> str:
         if isinstance(piece, str):
             out.append(piece)
             continue
-        if piece.namespace not in namespaces:
-            raise MissingVariable(piece.expression, f"the request has no {piece.namespace!r}")
-        out.append(to_text(_lookup(namespaces[piece.namespace], piece)))
+        out.append(_render_variable(piece, namespaces))
     return "".join(out)
+
+
+def _render_variable(variable: Variable, namespaces: Mapping[str, Any]) -> str:
+    if variable.namespace not in namespaces:
+        raise MissingVariable(variable.expression, f"the request has no {variable.namespace!r}")
+    return to_text(_lookup(namespaces[variable.namespace], variable))
 
 
 # --- renderers: a template compiled once into a function, for graders applied to many samples -------
@@ -175,21 +179,17 @@ def renderer(template: str) -> Renderer:
     if not any(isinstance(piece, Variable) for piece in pieces):
         text = "".join(str(piece) for piece in pieces)
         return lambda namespaces: text
-    parts = [_variable_text(piece) if isinstance(piece, Variable) else piece for piece in pieces]
+    parts: list[str | Renderer] = [
+        _variable_text(piece) if isinstance(piece, Variable) else piece for piece in pieces
+    ]
     if len(parts) == 1 and not isinstance(parts[0], str):
         return parts[0]
 
     def render_pieces(namespaces: Mapping[str, Any]) -> str:
         # Variables render in order, so the first missing one is the one reported, as in `render`.
-        return "".join([part if type(part) is str else part(namespaces) for part in parts])  # type: ignore[operator]
+        return "".join([part if isinstance(part, str) else part(namespaces) for part in parts])
 
     return render_pieces
-
-
-def _render_variable(variable: Variable, namespaces: Mapping[str, Any]) -> str:
-    if variable.namespace not in namespaces:
-        raise MissingVariable(variable.expression, f"the request has no {variable.namespace!r}")
-    return to_text(_lookup(namespaces[variable.namespace], variable))
 
 
 def _variable_text(variable: Variable) -> Renderer:

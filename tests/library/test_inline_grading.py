@@ -225,3 +225,57 @@ def test_a_result_is_read_only_and_compares_by_its_fields() -> None:
     assert (first.reward, first.flags, first.name) == (second.reward, second.flags, second.name)
     with pytest.raises(TypeError):
         hash(first)
+
+
+def test_a_renderer_renders_as_render_does() -> None:
+    """Every template against namespaces of every shape: the same text, or the same MissingVariable."""
+    from types import MappingProxyType
+
+    from graders_emulator import templating
+
+    templates = [
+        "",
+        "plain text",
+        "{{ item.a }}",
+        "{{item.a}} and {{ sample.output_text }}!",
+        "{{ item.a.b }}",
+        "{{ item.a[0] }}",
+        "{{ item.a.0 }}",
+        "{{ item }}",
+        "{{ sample }}",
+        "{{ item.x }}{{ item.y }}",
+        "{{ item.a.b.c }}",
+    ]
+    scopes: list[Any] = [
+        {"a": "text"},
+        {"a": 3},
+        {"a": {"b": "deep", "0": "zero"}},
+        {"a": {"b": {"c": [1, "x"]}}},
+        {"a": ["first", "second"]},
+        {"a": None},
+        {"x": "1"},
+        MappingProxyType({"a": "from a mapping"}),
+        {"a": MappingProxyType({"b": "inner mapping"})},
+        [],
+        None,
+        {},
+    ]
+
+    def outcome(call: Any) -> tuple[str, str]:
+        try:
+            return ("text", call())
+        except templating.MissingVariable as exc:
+            return ("missing", str(exc))
+        except TypeError as exc:  # to_text of a value JSON cannot hold (a mappingproxy here)
+            return ("type error", str(exc))
+
+    for template in templates:
+        for scope in scopes:
+            for namespaces in (
+                {"item": scope, "sample": {"output_text": "out"}},
+                {"sample": scope},
+                MappingProxyType({"item": scope, "sample": scope}),
+            ):
+                assert outcome(lambda t=template, n=namespaces: templating.renderer(t)(n)) == outcome(
+                    lambda t=template, n=namespaces: templating.render(t, n)
+                ), (template, namespaces)

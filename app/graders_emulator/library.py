@@ -12,19 +12,20 @@ import asyncio
 import atexit
 import contextlib
 import json
+import math
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Generator, Iterable, Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import orjson
 
 from graders_emulator import service, templating, validation
 from graders_emulator.errors import JSON_PARSE_MESSAGE, ApiError
+from graders_emulator.grading import string_check, text_similarity
 from graders_emulator.grading.context import (
     BaseSandbox,
     GradingContext,
@@ -35,6 +36,7 @@ from graders_emulator.grading.context import (
 )
 from graders_emulator.grading.dispatch import grade
 from graders_emulator.grading.result import GradeResult
+from graders_emulator.grading.templates import grader_templates
 from graders_emulator.runtime import build_runtime, build_sandbox
 from graders_emulator.sandbox.batching import BatchingRunner, run_batch
 from graders_emulator.schemas.graders import (
@@ -101,40 +103,131 @@ class GraderError(ValueError):
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
 
-@dataclass(frozen=True)
-class Result:
-    """One graded sample: the reward, the sub-rewards of a multi grader and the error flags raised.
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
-    `flags` lists the raised error flags (e.g. `python_grader_runtime_error`) in the order raised;
-    `details` maps a flag to its explanation where there is one; `usage_per_model` is the wire's
-    `model_grader_token_usage_per_model` (`{snapshot: usage}`). `to_wire()` is the `POST /run` body.
-    """
 
-    reward: float
+class _Grading:
+    """What every Result of one Grader shares: the grader (as parsed, unnamed) and the response profile."""
+
+    __slots__ = ("grader", "profile", "type")
+
+    def __init__(self, grader: WireGrader, profile: service.Profile) -> None:
+        self.grader = grader
+        self.type: str = grader.type
+        self.profile = profile
+
+
+class _Extra(NamedTuple):
+    """The fields of a Result that only results with flags, sub-rewards or model calls fill."""
+
     sub_rewards: Mapping[str, float]
     flags: tuple[str, ...]
     details: Mapping[str, str]
     token_usage: Mapping[str, int] | int | None
     sampled_model_name: str | None
-    execution_time: float
-    name: str
-    type: str
     usage_per_model: Mapping[str, Mapping[str, int]]
-    _grader: WireGrader = field(repr=False, compare=False)
-    _result: GradeResult = field(repr=False, compare=False)
-    _profile: service.Profile = field(repr=False, compare=False)
+
+
+_PLAIN = _Extra(_EMPTY, (), _EMPTY, None, None, _EMPTY)
+
+
+class Result:
+    """One graded sample (read-only): the reward, the sub-rewards of a multi grader and the flags raised.
+
+    `flags` lists the raised error flags (e.g. `python_grader_runtime_error`) in the order raised;
+    `details` maps a flag to its explanation where there is one; `usage_per_model` is the wire's
+    `model_grader_token_usage_per_model` (`{snapshot: usage}`). `to_wire()` is the `POST /run` body.
+    Results compare equal when all these fields (and `execution_time`, `name`, `type`) are equal.
+    """
+
+    # A Result is made per sample, and for deterministic graders it is most of a sample's cost: a few
+    # slots set by a plain __init__ (a frozen dataclass's took 2-3 us), the fields of a plain
+    # result (no flags, sub-rewards or model calls) shared, the wire form built only when asked for.
+    __slots__ = ("_execution_time", "_extra", "_grading", "_name", "_result", "_reward")
+
+    def __init__(
+        self,
+        reward: float,
+        execution_time: float,
+        name: str,
+        grading: _Grading,
+        *,
+        result: GradeResult | None = None,
+        extra: _Extra = _PLAIN,
+    ) -> None:
+        self._reward = reward
+        self._execution_time = execution_time
+        self._name = name
+        self._grading = grading
+        self._result = result  # None: a plain GradeResult(reward), made when to_wire() needs it
+        self._extra = extra
+
+    @property
+    def reward(self) -> float:
+        return self._reward
+
+    @property
+    def sub_rewards(self) -> Mapping[str, float]:
+        return self._extra.sub_rewards
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        return self._extra.flags
+
+    @property
+    def details(self) -> Mapping[str, str]:
+        return self._extra.details
+
+    @property
+    def token_usage(self) -> Mapping[str, int] | int | None:
+        return self._extra.token_usage
+
+    @property
+    def sampled_model_name(self) -> str | None:
+        return self._extra.sampled_model_name
+
+    @property
+    def execution_time(self) -> float:
+        return self._execution_time
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def type(self) -> str:
+        return self._grading.type
+
+    @property
+    def usage_per_model(self) -> Mapping[str, Mapping[str, int]]:
+        return self._extra.usage_per_model
 
     @property
     def failed(self) -> bool:
         """True when any error flag was raised (the reward is then 0.0)."""
-        return bool(self.flags)
+        return bool(self._extra.flags)
 
     def to_wire(self) -> dict[str, Any]:
         """The exact body `POST /run` answers for this sample."""
-        return service.assemble(self._grader, self._result, self.execution_time, self._profile)
+        grader = self._grading.grader
+        if grader.name != self._name:  # an unnamed grader: this sample's generated name
+            grader = grader.model_copy(update={"name": self._name})
+        result = self._result if self._result is not None else GradeResult(reward=self._reward)
+        return service.assemble(grader, result, self._execution_time, self._grading.profile)
 
+    def _fields(self) -> tuple[Any, ...]:
+        return (self._reward, *self._extra[:5], self._execution_time, self._name, self.type, self._extra[5])
 
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Result):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]  # its mappings are unhashable, as a frozen dataclass's were
+
+    def __repr__(self) -> str:
+        names = ("reward", *_Extra._fields[:5], "execution_time", "name", "type", "usage_per_model")
+        return f"Result({', '.join(f'{n}={v!r}' for n, v in zip(names, self._fields(), strict=True))})"
 
 
 def _details(result: GradeResult) -> Mapping[str, str]:
@@ -146,29 +239,26 @@ def _details(result: GradeResult) -> Mapping[str, str]:
     return MappingProxyType(details)
 
 
-def _result(grader: WireGrader, result: GradeResult, elapsed: float, profile: service.Profile) -> Result:
-    # Most results raise nothing and have no sub-rewards: they share one empty mapping.
-    subs = result.sub_rewards
-    usage = result.token_usage
-    return Result(
-        reward=float(result.reward),
+def _result(grading: _Grading, name: str, result: GradeResult, elapsed: float) -> Result:
+    """The Result of a GradeResult (the general path: any grader, any outcome)."""
+    subs, usage, per_model = result.sub_rewards, result.token_usage, result.usage_per_model
+    if not (subs or result.failures or usage is not None or result.sampled_model_name or per_model):
+        return Result(float(result.reward), elapsed, name, grading, result=result)
+    extra = _Extra(
         sub_rewards=MappingProxyType({key: float(value) for key, value in subs.items()}) if subs else _EMPTY,
         flags=tuple(dict.fromkeys(result.failed_flags)) if result.failures else (),
         details=_details(result) if result.failures else _EMPTY,
-        token_usage=None if usage is None else (usage.total_tokens if profile == "spec" else usage.as_wire()),
+        token_usage=None
+        if usage is None
+        else (usage.total_tokens if grading.profile == "spec" else usage.as_wire()),
         sampled_model_name=result.sampled_model_name,
-        execution_time=elapsed,
-        name=grader.name or "",
-        type=grader.type,
         usage_per_model=MappingProxyType(
-            {model: MappingProxyType(tokens.as_wire()) for model, tokens in result.usage_per_model.items()}
+            {model: MappingProxyType(tokens.as_wire()) for model, tokens in per_model.items()}
         )
-        if result.usage_per_model
+        if per_model
         else _EMPTY,
-        _grader=grader,
-        _result=result,
-        _profile=profile,
     )
+    return Result(float(result.reward), elapsed, name, grading, result=result, extra=extra)
 
 
 # --- the portal: one private event loop for everything async --------------------------------------
@@ -405,6 +495,7 @@ class _Engine:
         self.settings = settings
         self.runtime = build_runtime(settings, _CurrentSandbox(settings, sandbox))
         self._emulation: EmulationState | None = None
+        self.keyed_by: Settings | None = None
 
     def models(self) -> ModelClient:
         """A model client for one sample: canned rules from the config file, or the configured endpoint."""
@@ -445,6 +536,9 @@ def _engine(options: Mapping[str, Any], sandbox: Sandbox | None = None) -> _Engi
         engine = _ENGINES.get(key)
         if engine is None:
             engine = _ENGINES[key] = _Engine(_settings(settings, overrides), sandbox)
+            # The key names the Settings object by its id: the engine keeps the object alive, so that
+            # a later Settings never reuses that id and finds an engine made for other settings.
+            engine.keyed_by = settings
         return engine
 
 
@@ -483,10 +577,37 @@ def _json_item(item: Any) -> Any:
     """The item as the server would receive it: JSON values only (numpy scalars and arrays allowed)."""
     if item is None or isinstance(item, str | int | float | bool):
         return item
+    if type(item) is dict and _round_trips(item):
+        return item  # what the round trip would return: skip its two passes (most rows are like this)
     try:
         return orjson.loads(orjson.dumps(item, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS))
     except TypeError as exc:
         raise GraderError(f"Invalid type for 'item': {exc}.", param="item", code="invalid_type") from None
+
+
+_JSON_INTS = range(-(2**63), 2**64)  # what orjson writes; it refuses larger ints (a 400 above)
+
+
+def _round_trips(item: dict[Any, Any]) -> bool:
+    """Whether a flat dict is its own JSON round trip: ASCII string keys, and values that are ASCII
+    strings, booleans, null, 64-bit ints or finite floats. Anything else (a nested value, non-ASCII
+    text, which may hold a lone surrogate, a NaN, which becomes null) takes the real round trip."""
+    for key, value in item.items():
+        if type(key) is not str or not key.isascii():
+            return False
+        kind = type(value)
+        if kind is str:
+            if not value.isascii():
+                return False
+        elif kind is int:
+            if value not in _JSON_INTS:
+                return False
+        elif kind is float:
+            if not math.isfinite(value):
+                return False
+        elif kind is not bool and value is not None:
+            return False
+    return True
 
 
 def _sample_namespace(sample: Any) -> dict[str, Any]:
@@ -498,7 +619,8 @@ def _sample_namespace(sample: Any) -> dict[str, Any]:
 
 def _check_sample(model_sample: Any) -> str:
     if not isinstance(model_sample, str):
-        kind = {dict: "an object", list: "an array", bool: "a boolean", type(None): "null"}.get(
+        # The server's words for each JSON type (an int is "an integer" there, a float "a number").
+        kind = {int: "an integer", list: "an array", bool: "a boolean", type(None): "null"}.get(
             type(model_sample), "a number" if isinstance(model_sample, int | float) else "another type"
         )
         raise GraderError(
@@ -522,7 +644,7 @@ def run(grader: GraderSpec, model_sample: str, item: Any = None, **options: Any)
     sandbox = options.pop("sandbox", None)
     body: dict[str, Any] = {"grader": _grader_json(grader), "model_sample": model_sample}
     if item is not None:
-        body["item"] = item
+        body["item"] = _json_item(item)  # as the server would receive it, and as Grader reads it
     return orjson.loads(_PORTAL.call(_engine(options, sandbox).run_body(body)))  # type: ignore[no-any-return]
 
 
@@ -596,6 +718,7 @@ class Grader:
         self._model = model
         self._runtime = runtime
         self._new_models = models
+        self._grading = _Grading(model, runtime.profile)
         self.wire: dict[str, Any] = validation.to_wire(model)
         self.type: str = model.type
         self.name: str | None = model.name
@@ -604,6 +727,12 @@ class Grader:
         self._python = _has_type(self.wire, frozenset({"python"}))
         self._asks_models = _has_type(self.wire, _MODEL_GRADERS)
         self._shared_models: ModelClient | None = None
+        # Deterministic single graders are scored by plain functions: on an event loop (long texts
+        # and meteor go the general way, off the loop) or in a sync caller's own thread (all of them).
+        self._loop_scorer = None if self._waits else _inline_scorer(model, runtime, off_loop=False)
+        self._caller_scorer = None if self._waits else _inline_scorer(model, runtime, off_loop=True)
+        # For these templates `{"output_text": sample}` is the whole sample namespace they can see.
+        self._text_only = templating.reads_only_output_text(t for _, t in grader_templates(model, "grader"))
 
     def __repr__(self) -> str:
         return f"Grader(type={self.type!r}, name={self.name!r})"
@@ -617,14 +746,26 @@ class Grader:
         return self._engine.settings
 
     def grade(self, sample: Sample, item: Any = None) -> Result:
-        return _PORTAL.call(self._portal_only(self._grade(sample, item)))
+        if self._engine is not None and self._caller_scorer is not None:
+            return self.grade_many([(sample, item)])[0]
+        return _PORTAL.call(self._portal_only(self._grade_one(sample, item)))
 
     async def agrade(self, sample: Sample, item: Any = None) -> Result:
         if self._engine is None:
-            return await self._grade(sample, item)
-        return await _PORTAL.acall(self._grade(sample, item))
+            return await self._grade_one(sample, item)
+        return await _PORTAL.acall(self._grade_one(sample, item))
 
     def grade_many(self, rows: Iterable[tuple[Sample, Any]]) -> list[Result]:
+        if self._engine is not None and self._caller_scorer is not None:
+            # The caller waits anyway: score in its thread, without the hop to the portal and back;
+            # only a row the scorer hands back (a metric error) goes to the portal.
+            steps = self._inline_rows(list(rows), self._caller_scorer)
+            try:
+                row = next(steps)
+                while True:
+                    row = steps.send(_PORTAL.call(self._grade(*row)))
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
         return _PORTAL.call(self._portal_only(self._grade_many(list(rows))))
 
     async def agrade_many(self, rows: Iterable[tuple[Sample, Any]]) -> list[Result]:
@@ -650,7 +791,13 @@ class Grader:
             self._shared_models = self._new_models()
         return self._shared_models
 
+    async def _grade_one(self, sample: Sample, item: Any) -> Result:
+        if self._loop_scorer is not None:
+            return (await self._grade_many([(sample, item)]))[0]
+        return await self._grade(sample, item)
+
     async def _grade(self, sample: Sample, item: Any, sandbox: SandboxRunner | None = None) -> Result:
+        """One sample through dispatch, as `POST /run` grades it (the general path)."""
         sample_namespace, item = _sample_namespace(sample), _json_item(item)
         runtime = self._runtime
         started = time.perf_counter()
@@ -661,9 +808,17 @@ class Grader:
         )
         namespaces = {"item": {} if item is None else item, "sample": sample_namespace}
         result = await grade(grader, namespaces, context)
-        return _result(grader, result, time.perf_counter() - started, runtime.profile)
+        return _result(self._grading, grader.name or "", result, time.perf_counter() - started)
 
     async def _grade_many(self, rows: list[tuple[Sample, Any]]) -> list[Result]:
+        if self._loop_scorer is not None:
+            steps = self._inline_rows(rows, self._loop_scorer)
+            try:
+                row = next(steps)
+                while True:
+                    row = steps.send(await self._grade(*row))
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
         if not self._waits:  # deterministic graders never suspend: no task per sample
             return [await self._grade(sample, item) for sample, item in rows]
         # Python jobs of these rows are coalesced into batches of this grader (one caller: this call).
@@ -677,6 +832,65 @@ class Grader:
                 return await self._grade(sample, item, batching)
 
         return list(await asyncio.gather(*(bounded(sample, item) for sample, item in rows)))
+
+    def _inline_rows(
+        self, rows: list[tuple[Sample, Any]], score: _Scorer
+    ) -> Generator[tuple[Sample, Any], Result, list[Result]]:
+        """A string_check or text_similarity grader's rows, each scored by a plain function call.
+
+        The same results as `_grade`, without what a deterministic grader does not need per sample: a
+        coroutine, a grader copy, a GradingContext, the sample's JSON parse when no template reads
+        it. A row the scorer hands back (a long text on a loop, a metric error) is yielded: the driver
+        sends back its `_grade` result. Rows go in order, so an unnamed grader's generated names
+        come as `_grade` gives them.
+        """
+        results: list[Result] = []
+        append = results.append
+        text_only, grading, clock = self._text_only, self._grading, time.perf_counter
+        fixed_name, new_name = self._model.name, self._runtime.new_name
+        # The scorers keep nothing of the namespaces they read: one pair of dicts serves every row.
+        text_namespace: dict[str, Any] = {}
+        namespaces: dict[str, Any] = {}
+        # One clock reading per row: a row's execution_time runs from the end of the previous one.
+        last = clock()
+        for sample, item in rows:
+            if type(sample) is not str:
+                namespaces["sample"] = _sample_namespace(sample)
+            elif text_only:
+                text_namespace["output_text"] = sample
+                namespaces["sample"] = text_namespace
+            else:
+                namespaces["sample"] = templating.sample_namespace(sample)
+            checked = item if type(item) is dict and _round_trips(item) else _json_item(item)
+            namespaces["item"] = {} if checked is None else checked
+            try:
+                reward = score(namespaces)
+            except templating.MissingVariable as exc:  # dispatch's own answer to it
+                failure = GradeResult.failed("invalid_variable_error", str(exc))
+                now = clock()
+                append(_result(grading, fixed_name or new_name(), failure, now - last))
+                last = now
+                continue
+            if reward is None:
+                append((yield sample, item))
+                last = clock()
+                continue
+            now = clock()
+            append(Result(reward, now - last, fixed_name or new_name(), grading))
+            last = now
+        return results
+
+
+_Scorer = Callable[[Mapping[str, Any]], float | None]
+
+
+def _inline_scorer(grader: WireGrader, runtime: service.Runtime, *, off_loop: bool) -> _Scorer | None:
+    """The plain scoring function of a single string_check or text_similarity grader (None for others)."""
+    if isinstance(grader, StringCheckGrader):
+        return string_check.scorer(grader)
+    if isinstance(grader, TextSimilarityGrader):
+        return text_similarity.inline_scorer(grader, runtime.embedder, off_loop=off_loop)
+    return None
 
 
 def _has_type(wire: Mapping[str, Any], types: frozenset[str]) -> bool:

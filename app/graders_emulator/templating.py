@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -151,10 +151,80 @@ def render(template: str, namespaces: Mapping[str, Any]) -> str:
         if isinstance(piece, str):
             out.append(piece)
             continue
-        if piece.namespace not in namespaces:
-            raise MissingVariable(piece.expression, f"the request has no {piece.namespace!r}")
-        out.append(to_text(_lookup(namespaces[piece.namespace], piece)))
+        out.append(_render_variable(piece, namespaces))
     return "".join(out)
+
+
+def _render_variable(variable: Variable, namespaces: Mapping[str, Any]) -> str:
+    if variable.namespace not in namespaces:
+        raise MissingVariable(variable.expression, f"the request has no {variable.namespace!r}")
+    return to_text(_lookup(namespaces[variable.namespace], variable))
+
+
+# --- renderers: a template compiled once into a function, for graders applied to many samples -------
+
+Renderer = Callable[[Mapping[str, Any]], str]
+_ABSENT = object()
+
+
+@lru_cache(maxsize=4096)
+def renderer(template: str) -> Renderer:
+    """A function rendering this template exactly as `render` does (same text, same MissingVariable).
+
+    Plain dicts keyed by strings, the usual namespaces, are looked up directly; anything else (a
+    list index, another Mapping, a missing key) takes `render`'s own path, so a renderer only ever
+    answers faster, never differently. A lone `{{ sample.output_text }}` is then one dict lookup.
+    """
+    pieces = parse(template)
+    if not any(isinstance(piece, Variable) for piece in pieces):
+        text = "".join(str(piece) for piece in pieces)
+        return lambda namespaces: text
+    parts: list[str | Renderer] = [
+        _variable_text(piece) if isinstance(piece, Variable) else piece for piece in pieces
+    ]
+    if len(parts) == 1 and not isinstance(parts[0], str):
+        return parts[0]
+
+    def render_pieces(namespaces: Mapping[str, Any]) -> str:
+        # Variables render in order, so the first missing one is the one reported, as in `render`.
+        return "".join([part if isinstance(part, str) else part(namespaces) for part in parts])
+
+    return render_pieces
+
+
+def _variable_text(variable: Variable) -> Renderer:
+    """One variable's text; a path of string keys through plain dicts is followed inline."""
+    namespace, path = variable.namespace, variable.path
+
+    def general(namespaces: Mapping[str, Any]) -> str:
+        return _render_variable(variable, namespaces)
+
+    if not path or not all(isinstance(step, str) for step in path):
+        return general
+    if len(path) == 1:
+        key = path[0]
+
+        def one_key(namespaces: Mapping[str, Any]) -> str:
+            scope = namespaces.get(namespace)
+            if type(scope) is dict:
+                value = scope.get(key, _ABSENT)
+                if type(value) is str:
+                    return value
+                if value is not _ABSENT:
+                    return to_text(value)
+            return general(namespaces)
+
+        return one_key
+
+    def keys(namespaces: Mapping[str, Any]) -> str:
+        value = namespaces.get(namespace)
+        for step in path:
+            if type(value) is not dict or step not in value:
+                return general(namespaces)
+            value = value[step]
+        return value if type(value) is str else to_text(value)
+
+    return keys
 
 
 def variables(template: str) -> Iterator[Variable]:
@@ -182,6 +252,19 @@ def sample_namespace(model_sample: str) -> dict[str, Any]:
     sample["output_tools"] = []
     sample["choices"] = []
     return sample
+
+
+def reads_only_output_text(templates: Iterable[str]) -> bool:
+    """Whether these templates read nothing of the `sample` namespace but (paths under) `output_text`.
+
+    For such templates `{"output_text": model_sample}` renders exactly as `sample_namespace` does,
+    without parsing the sample as JSON.
+    """
+    return all(
+        variable.namespace != "sample" or variable.path[:1] == ("output_text",)
+        for template in templates
+        for variable in variables(template)
+    )
 
 
 def namespaces(item: Any, model_sample: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio.to_thread
@@ -53,3 +54,40 @@ async def grade(
     except Exception as exc:  # an embeddings backend failing is a grading failure, not a 500
         return GradeResult.failed("other_error", f"{metric} failed: {type(exc).__name__}: {exc}", trace=trace)
     return GradeResult(reward=value, trace=trace)
+
+
+InlineScorer = Callable[[Mapping[str, Any]], float | None]
+
+
+def inline_scorer(
+    grader: TextSimilarityGrader, embedder: Embedder | None, *, off_loop: bool = False
+) -> InlineScorer | None:
+    """`grade`'s reward as a plain function, templates compiled once (for graders of many samples).
+
+    On an event loop (`off_loop` False) it scores the samples `grade` computes on the loop and answers
+    None for the others (longer than INLINE_LIMIT): the caller then awaits `grade` for them. A caller
+    off any loop (a sync caller's own thread, which waits for the answer anyway) has every length and
+    meteor scored in place. It answers None too when the metric raised (`grade` reports that failure)
+    and raises MissingVariable where `grade` would. No scorer (None) for cosine on an embeddings
+    endpoint, nor for meteor on a loop.
+    """
+    metric = grader.evaluation_metric
+    if (metric == "cosine" and embedder is not None) or (metric in ALWAYS_THREADED and not off_loop):
+        return None
+    text_of = templating.renderer(grader.input)
+    reference_of = templating.renderer(grader.reference)
+    compute = metrics.METRICS[metric]
+    clamp = metrics.clamp
+    limit = None if off_loop else INLINE_LIMIT
+
+    def score(namespaces: Mapping[str, Any]) -> float | None:
+        text = text_of(namespaces)
+        reference = reference_of(namespaces)
+        if limit is not None and len(text) + len(reference) > limit:
+            return None
+        try:
+            return clamp(compute(text, reference))  # what metrics.score computes
+        except Exception:
+            return None
+
+    return score

@@ -14,7 +14,7 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +37,14 @@ from graders_emulator.grading.dispatch import grade
 from graders_emulator.grading.result import GradeResult
 from graders_emulator.runtime import build_runtime, build_sandbox
 from graders_emulator.sandbox.batching import BatchingRunner, run_batch
+from graders_emulator.schemas.graders import (
+    LabelModelGrader,
+    MultiGrader,
+    PythonGrader,
+    ScoreModelGrader,
+    StringCheckGrader,
+    TextSimilarityGrader,
+)
 from graders_emulator.schemas.requests import ValidateGraderRequest
 from graders_emulator.settings import Settings
 
@@ -46,10 +54,21 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+# A row's sample: the model's output text, or a whole `sample` template namespace (Evals rows).
+Sample = str | Mapping[str, Any]
+
 # A grader as users hold it: a dict (OpenAI's grader JSON), its JSON text, a path to a JSON file, or
 # an openai SDK grader object (anything with `model_dump`).
 GraderSpec = Mapping[str, Any] | str | Path | Any
 
+_WIRE_GRADERS = (
+    StringCheckGrader,
+    TextSimilarityGrader,
+    PythonGrader,
+    ScoreModelGrader,
+    LabelModelGrader,
+    MultiGrader,
+)
 DEFAULT_CONCURRENCY = 64  # samples of one grade_many call in flight at once (python and model graders)
 _MODEL_GRADERS = frozenset({"score_model", "label_model"})
 
@@ -87,7 +106,8 @@ class Result:
     """One graded sample: the reward, the sub-rewards of a multi grader and the error flags raised.
 
     `flags` lists the raised error flags (e.g. `python_grader_runtime_error`) in the order raised;
-    `details` maps a flag to its explanation where there is one. `to_wire()` is the `POST /run` body.
+    `details` maps a flag to its explanation where there is one; `usage_per_model` is the wire's
+    `model_grader_token_usage_per_model` (`{snapshot: usage}`). `to_wire()` is the `POST /run` body.
     """
 
     reward: float
@@ -99,6 +119,7 @@ class Result:
     execution_time: float
     name: str
     type: str
+    usage_per_model: Mapping[str, Mapping[str, int]]
     _grader: WireGrader = field(repr=False, compare=False)
     _result: GradeResult = field(repr=False, compare=False)
     _profile: service.Profile = field(repr=False, compare=False)
@@ -139,6 +160,11 @@ def _result(grader: WireGrader, result: GradeResult, elapsed: float, profile: se
         execution_time=elapsed,
         name=grader.name or "",
         type=grader.type,
+        usage_per_model=MappingProxyType(
+            {model: MappingProxyType(tokens.as_wire()) for model, tokens in result.usage_per_model.items()}
+        )
+        if result.usage_per_model
+        else _EMPTY,
         _grader=grader,
         _result=result,
         _profile=profile,
@@ -463,6 +489,13 @@ def _json_item(item: Any) -> Any:
         raise GraderError(f"Invalid type for 'item': {exc}.", param="item", code="invalid_type") from None
 
 
+def _sample_namespace(sample: Any) -> dict[str, Any]:
+    """The `sample` namespace: derived from the model's text as `POST /run` does, or given whole."""
+    if isinstance(sample, Mapping):
+        return dict(sample)
+    return templating.sample_namespace(_check_sample(sample))
+
+
 def _check_sample(model_sample: Any) -> str:
     if not isinstance(model_sample, str):
         kind = {dict: "an object", list: "an array", bool: "a boolean", type(None): "null"}.get(
@@ -504,8 +537,11 @@ class Grader:
     """A grader validated and compiled once, then applied to many samples.
 
     `grade` / `grade_many` block; `agrade` / `agrade_many` are their async forms. Rows of
-    `grade_many` are `(model_sample, item)` pairs. Python graders run in the current Sandbox; model
-    graders answer from the canned rules (`config=`) or the endpoint in `model_base_url`.
+    `grade_many` are `(sample, item)` pairs: the sample is the model's output text (the `sample`
+    namespace is derived from it as for `POST /run`) or a whole `sample` namespace mapping
+    (`output_text`, `output_json`, `model`, ... as Evals rows carry it, used as is). Python graders run
+    in the current Sandbox; model graders answer from the canned rules (`config=`) or the endpoint in
+    `model_base_url`. `Grader.bound` grades with a caller's own Runtime instead (server-side code).
     """
 
     def __init__(
@@ -516,11 +552,53 @@ class Grader:
         concurrency: int = DEFAULT_CONCURRENCY,
         **options: Any,
     ) -> None:
-        self._engine = _engine(options, sandbox)
-        self._model = self._engine.parse_grader(_grader_json(grader))
-        self.wire: dict[str, Any] = validation.to_wire(self._model)
-        self.type: str = self._model.type
-        self.name: str | None = self._model.name
+        engine = _engine(options, sandbox)
+        self._setup(engine.parse_grader(_grader_json(grader)), engine.runtime, engine.models, concurrency)
+        self._engine: _Engine | None = engine
+
+    @classmethod
+    def bound(
+        cls,
+        grader: GraderSpec,
+        runtime: service.Runtime,
+        models: Callable[[], ModelClient],
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+    ) -> Grader:
+        """A Grader on the caller's Runtime (its sandbox pool, metric pool and naming), without a portal.
+
+        Server-side code (the Evals executor, the server, the batch CLI) grades through this: `agrade`
+        and `agrade_many` run on the caller's own event loop, where the runtime's pools live; the sync
+        forms raise RuntimeError. `models()` gives a fresh model client (per sample for graders that
+        wait on I/O, once for the others). `grader` is a parsed wire grader (used as is: e.g. an Evals
+        testing criterion, label_model at the top level included) or any GraderSpec (parsed and checked
+        as `POST /validate` would, with this runtime's limits).
+        """
+        if isinstance(grader, _WIRE_GRADERS):
+            model: WireGrader = grader
+        else:
+            try:
+                model = service.parse_validate({"grader": _grader_json(grader)}, runtime).grader
+            except ApiError as exc:
+                raise GraderError.from_api_error(exc) from None
+        self = cls.__new__(cls)
+        self._setup(model, runtime, models, concurrency)
+        self._engine = None
+        return self
+
+    def _setup(
+        self,
+        model: WireGrader,
+        runtime: service.Runtime,
+        models: Callable[[], ModelClient],
+        concurrency: int,
+    ) -> None:
+        self._model = model
+        self._runtime = runtime
+        self._new_models = models
+        self.wire: dict[str, Any] = validation.to_wire(model)
+        self.type: str = model.type
+        self.name: str | None = model.name
         self.concurrency = max(1, concurrency)
         self._waits = _waits_on_io(self.wire)
         self._python = _has_type(self.wire, frozenset({"python"}))
@@ -532,49 +610,69 @@ class Grader:
 
     @property
     def settings(self) -> Settings:
+        if self._engine is None:
+            raise RuntimeError(
+                "a bound Grader has no Settings of its own: it grades with its caller's Runtime"
+            )
         return self._engine.settings
 
-    def grade(self, model_sample: str, item: Any = None) -> Result:
-        return _PORTAL.call(self._grade(model_sample, item))
+    def grade(self, sample: Sample, item: Any = None) -> Result:
+        return _PORTAL.call(self._portal_only(self._grade(sample, item)))
 
-    async def agrade(self, model_sample: str, item: Any = None) -> Result:
-        return await _PORTAL.acall(self._grade(model_sample, item))
+    async def agrade(self, sample: Sample, item: Any = None) -> Result:
+        if self._engine is None:
+            return await self._grade(sample, item)
+        return await _PORTAL.acall(self._grade(sample, item))
 
-    def grade_many(self, rows: Iterable[tuple[str, Any]]) -> list[Result]:
-        return _PORTAL.call(self._grade_many(list(rows)))
+    def grade_many(self, rows: Iterable[tuple[Sample, Any]]) -> list[Result]:
+        return _PORTAL.call(self._portal_only(self._grade_many(list(rows))))
 
-    async def agrade_many(self, rows: Iterable[tuple[str, Any]]) -> list[Result]:
+    async def agrade_many(self, rows: Iterable[tuple[Sample, Any]]) -> list[Result]:
+        if self._engine is None:
+            return await self._grade_many(list(rows))
         return await _PORTAL.acall(self._grade_many(list(rows)))
 
-    # --- on the portal
+    def _portal_only(self, coroutine: Coroutine[Any, Any, T]) -> Coroutine[Any, Any, T]:
+        if self._engine is None:
+            coroutine.close()
+            raise RuntimeError(
+                "a bound Grader grades on its caller's event loop: use `await agrade(...)` or "
+                "`await agrade_many(...)` (the sync forms block on the library's private loop)"
+            )
+        return coroutine
+
+    # --- on the portal (or, for a bound Grader, on the caller's loop)
 
     def _models(self) -> ModelClient:
         if self._waits:
-            return self._engine.models()  # a fresh client per sample: rules count their uses per call
+            return self._new_models()  # a fresh client per sample: rules count their uses per call
         if self._shared_models is None:
-            self._shared_models = self._engine.models()
+            self._shared_models = self._new_models()
         return self._shared_models
 
-    async def _grade(self, model_sample: str, item: Any, sandbox: SandboxRunner | None = None) -> Result:
-        sample, item = _check_sample(model_sample), _json_item(item)
-        runtime = self._engine.runtime
+    async def _grade(self, sample: Sample, item: Any, sandbox: SandboxRunner | None = None) -> Result:
+        sample_namespace, item = _sample_namespace(sample), _json_item(item)
+        runtime = self._runtime
         started = time.perf_counter()
         grader = validation.with_names(self._model, runtime.new_name)
         runner = sandbox or runtime.sandbox
-        context = GradingContext(runner, self._models(), runtime.embedder, runtime.model_aliases)
-        result = await grade(grader, templating.namespaces(item, sample), context)
+        context = GradingContext(
+            runner, self._models(), runtime.embedder, runtime.model_aliases, runtime.metrics
+        )
+        namespaces = {"item": {} if item is None else item, "sample": sample_namespace}
+        result = await grade(grader, namespaces, context)
         return _result(grader, result, time.perf_counter() - started, runtime.profile)
 
-    async def _grade_many(self, rows: list[tuple[str, Any]]) -> list[Result]:
+    async def _grade_many(self, rows: list[tuple[Sample, Any]]) -> list[Result]:
         if not self._waits:  # deterministic graders never suspend: no task per sample
             return [await self._grade(sample, item) for sample, item in rows]
         # Python jobs of these rows are coalesced into batches of this grader (one caller: this call).
-        batching = BatchingRunner(self._engine.runtime.sandbox) if self._python else None
+        batching = BatchingRunner(self._runtime.sandbox) if self._python else None
         if not self._asks_models:  # only sandbox work: every row at once, the pool spreads the chunks
             return list(await asyncio.gather(*(self._grade(sample, item, batching) for sample, item in rows)))
         limit = asyncio.Semaphore(self.concurrency)
 
-        async def bounded(sample: str, item: Any) -> Result:
+        async def bounded(sample: Sample, item: Any) -> Result:
             async with limit:
                 return await self._grade(sample, item, batching)
 

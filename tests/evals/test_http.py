@@ -138,6 +138,51 @@ def test_bad_runs_and_queries(http: httpx.Client) -> None:
     assert _error(http.get(f"{runs}/evalrun_nope"), 404)["message"] == "No run found with id 'evalrun_nope'."
 
 
+# The list endpoints' `limit` ranges (README, "Evals API": 1..100; files: OpenAI's spec says "between
+# 1 and 10,000, and the default is 10,000") and `order` values with their defaults (OpenAI's spec).
+LISTS = {
+    "/v1/evals": (100, 20, "asc"),
+    "/v1/evals/{eval_id}/runs": (100, 20, "asc"),
+    "/v1/evals/{eval_id}/runs/{run_id}/output_items": (100, 20, "asc"),
+    "/v1/files": (10_000, 10_000, "desc"),
+}
+
+
+def test_list_parameters_are_declared_in_the_published_document(evals_real: RunningServer) -> None:
+    """/openapi.json states each range and enum, so clients and fuzzers see what the server refuses."""
+    document = httpx.get(f"{evals_real.url}/openapi.json", timeout=30).json()
+    for path, (maximum, default_limit, default_order) in LISTS.items():
+        parameters = {p["name"]: p["schema"] for p in document["paths"][path]["get"]["parameters"]}
+        limit, order = parameters["limit"], parameters["order"]
+        assert (limit["type"], limit["minimum"], limit["maximum"], limit["default"]) == (
+            "integer",
+            1,
+            maximum,
+            default_limit,
+        ), path
+        assert (order["enum"], order["default"]) == (["asc", "desc"], default_order), path
+
+
+@pytest.mark.parametrize(("path", "maximum"), [("/evals", 100), ("/files", 10_000)])
+def test_declared_limits_answer_openais_400(http: httpx.Client, path: str, maximum: int) -> None:
+    for limit in (0, -3, maximum + 1):
+        error = _error(http.get(path, params={"limit": limit}), 400)
+        assert error == {
+            "message": f"Invalid 'limit': integer out of range. Expected a value between 1 and {maximum}, "
+            f"but got {limit} instead.",
+            "type": "invalid_request_error",
+            "param": "limit",
+            "code": "integer_out_of_range",
+        }
+    assert _error(http.get(path, params={"limit": "ten"}), 400)["message"] == (
+        "Invalid type for 'limit': expected an integer, but got a string instead."
+    )
+    assert _error(http.get(path, params={"order": "up"}), 400)["message"] == (
+        "Invalid value: 'up'. Supported values are: 'asc' and 'desc'."
+    )
+    assert http.get(path, params={"limit": maximum, "order": "desc"}).status_code == 200
+
+
 def test_bad_uploads(http: httpx.Client) -> None:
     files = {"file": ("a.jsonl", b"{}\n")}
     assert _error(http.post("/files", files=files), 400)["param"] == "purpose"

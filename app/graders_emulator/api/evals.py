@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from graders_emulator.errors import BadRequest
 from graders_emulator.evals.operations import EvalsOperations, ListParams
+from graders_emulator.evals.store import Order
 from graders_emulator.http.body import parse_json
 from graders_emulator.http.context import record_of
 from graders_emulator.schemas import evals as wire
@@ -49,28 +50,32 @@ Ops = Annotated[EvalsOperations, Depends(operations)]
 Session = Annotated[str | None, Depends(session)]
 
 
-def _int(raw: str | None, name: str, default: int, maximum: int) -> int:
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
+# Page sizes: OpenAI's ranges for `limit`. Each is declared in the OpenAPI document (minimum/maximum)
+# and checked by `page`, not by FastAPI's `ge`/`le`, whose 400 would not say what OpenAI says.
+EVALS_PAGE_MAX = 100
+FILES_PAGE_MAX = 10_000
+
+
+def limit_query(maximum: int, default: int) -> Any:
+    return Query(
+        description=f"Page size: 1-{maximum}, default {default}.",
+        json_schema_extra={"minimum": 1, "maximum": maximum},
+    )
+
+
+def page(after: str | None, limit: int, order: Order, maximum: int) -> ListParams:
+    if not 1 <= limit <= maximum:
         raise BadRequest(
-            f"Invalid type for '{name}': expected an integer, but got a string instead.",
-            param=name,
-            code="invalid_type",
-        ) from None
-    if not 1 <= value <= maximum:
-        raise BadRequest(
-            f"Invalid '{name}': integer out of range. Expected a value between 1 and {maximum}, but got "
-            f"{value} instead.",
-            param=name,
+            f"Invalid 'limit': integer out of range. Expected a value between 1 and {maximum}, but got "
+            f"{limit} instead.",
+            param="limit",
             code="integer_out_of_range",
         )
-    return value
+    return ListParams(after=after, limit=limit, order=order)
 
 
 def choice(raw: str | None, name: str, allowed: tuple[str, ...], default: str | None) -> Any:
+    """A value of a form field (FastAPI checks the query's `Literal`s with the same message)."""
     if raw is None:
         return default
     if raw not in allowed:
@@ -83,25 +88,13 @@ def choice(raw: str | None, name: str, allowed: tuple[str, ...], default: str | 
     return raw
 
 
-def list_params(
-    request: Request, default_limit: int = 20, maximum: int = 100, default_order: str = "asc"
-) -> ListParams:
-    query = request.query_params
-    return ListParams(
-        after=query.get("after"),
-        limit=_int(query.get("limit"), "limit", default_limit, maximum),
-        order=choice(query.get("order"), "order", ("asc", "desc"), default_order),
-    )
-
-
 async def _json_body(request: Request) -> Any:
     return parse_json(await request.body())
 
 
-# The query parameters are read from the request (for OpenAI's 400s); these document them.
 After = Annotated[str | None, Query(description="The id after which the page starts.")]
-Limit = Annotated[int | None, Query(description="Page size: 1-100, default 20.")]
-OrderParam = Annotated[Literal["asc", "desc"] | None, Query(description="By creation time; default asc.")]
+Limit = Annotated[int, limit_query(EVALS_PAGE_MAX, 20)]
+OrderParam = Annotated[Order, Query(description="By creation time; default asc.")]
 
 
 @router.post(
@@ -121,17 +114,15 @@ async def create_eval(request: Request, ops: Ops, session: Session) -> Response:
     "/evals", operation_id="listEvals", summary="List evals.", response_model=wire.EvalList, responses=ERRORS
 )
 async def list_evals(
-    request: Request,
     *,
     ops: Ops,
     session: Session,
     after: After = None,
-    limit: Limit = None,
-    order: OrderParam = None,
-    order_by: Annotated[Literal["created_at", "updated_at"] | None, Query()] = None,
+    limit: Limit = 20,
+    order: OrderParam = "asc",
+    order_by: Annotated[Literal["created_at", "updated_at"], Query()] = "created_at",
 ) -> Response:
-    by = choice(request.query_params.get("order_by"), "order_by", ("created_at", "updated_at"), "created_at")
-    return json_response(ops.list_evals(session, list_params(request), by))
+    return json_response(ops.list_evals(session, page(after, limit, order, EVALS_PAGE_MAX), order_by))
 
 
 @router.get(
@@ -191,20 +182,18 @@ async def create_run(eval_id: str, request: Request, ops: Ops, session: Session)
 )
 async def list_runs(
     eval_id: str,
-    request: Request,
     *,
     ops: Ops,
     session: Session,
     after: After = None,
-    limit: Limit = None,
-    order: OrderParam = None,
+    limit: Limit = 20,
+    order: OrderParam = "asc",
     status: Annotated[
         Literal["queued", "in_progress", "completed", "canceled", "failed"] | None, Query()
     ] = None,
 ) -> Response:
-    statuses = ("queued", "in_progress", "completed", "canceled", "failed")
-    wanted = choice(request.query_params.get("status"), "status", statuses, None)
-    return json_response(ops.list_runs(session, eval_id, list_params(request), wanted))
+    params = page(after, limit, order, EVALS_PAGE_MAX)
+    return json_response(ops.list_runs(session, eval_id, params, status))
 
 
 @router.get(
@@ -261,17 +250,16 @@ async def delete_run(eval_id: str, run_id: str, ops: Ops, session: Session) -> R
 async def list_output_items(
     eval_id: str,
     run_id: str,
-    request: Request,
     *,
     ops: Ops,
     session: Session,
     after: After = None,
-    limit: Limit = None,
-    order: OrderParam = None,
+    limit: Limit = 20,
+    order: OrderParam = "asc",
     status: Annotated[Literal["fail", "pass"] | None, Query()] = None,
 ) -> Response:
-    wanted = choice(request.query_params.get("status"), "status", ("fail", "pass"), None)
-    return json_response(ops.list_items(session, eval_id, run_id, list_params(request), wanted))
+    params = page(after, limit, order, EVALS_PAGE_MAX)
+    return json_response(ops.list_items(session, eval_id, run_id, params, status))
 
 
 @router.get(

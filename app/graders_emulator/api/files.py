@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
-from graders_emulator.api.evals import ERRORS, Ops, Session, choice, json_response, list_params
+from graders_emulator.api.evals import (
+    ERRORS,
+    FILES_PAGE_MAX,
+    Ops,
+    Session,
+    choice,
+    json_response,
+    limit_query,
+    page,
+)
 from graders_emulator.errors import BadRequest
 from graders_emulator.evals.operations import UPLOAD_PURPOSES
+from graders_emulator.evals.store import Order
 from graders_emulator.schemas import files as wire
 
 router = APIRouter(prefix="/v1", tags=["files"])
@@ -77,17 +87,15 @@ async def create_file(request: Request, ops: Ops, session: Session) -> Response:
     "/files", operation_id="listFiles", summary="List files.", response_model=wire.FileList, responses=ERRORS
 )
 async def list_files(
-    request: Request,
     *,
     ops: Ops,
     session: Session,
     purpose: Annotated[str | None, Query()] = None,
     after: Annotated[str | None, Query()] = None,
-    limit: Annotated[int | None, Query(description="1-10000, default 10000.")] = None,
-    order: Annotated[Literal["asc", "desc"] | None, Query(description="Default desc.")] = None,
+    limit: Annotated[int, limit_query(FILES_PAGE_MAX, 10_000)] = 10_000,
+    order: Annotated[Order, Query(description="By creation time; default desc.")] = "desc",
 ) -> Response:
-    params = list_params(request, default_limit=10_000, maximum=10_000, default_order="desc")
-    return json_response(ops.list_files(session, params, purpose))
+    return json_response(ops.list_files(session, page(after, limit, order, FILES_PAGE_MAX), purpose))
 
 
 @router.get(

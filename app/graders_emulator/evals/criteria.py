@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
 
 from graders_emulator import validation
 from graders_emulator.errors import BadRequest, validation_error
-from graders_emulator.grading.result import GradeResult
+from graders_emulator.grading.result import TokenUsage
 from graders_emulator.schemas.evals import (
     Criterion,
     PythonCriterion,
@@ -19,6 +20,9 @@ from graders_emulator.schemas.evals import (
     TextSimilarityCriterion,
 )
 from graders_emulator.schemas.graders import LabelModelGrader, StringCheckGrader
+
+if TYPE_CHECKING:
+    from graders_emulator.library import Result
 
 # **decision**: python and score_model criteria without `pass_threshold` pass at 0.5.
 DEFAULT_PASS_THRESHOLD = 0.5
@@ -66,18 +70,45 @@ def validated(body: Any) -> list[Criterion]:
         raise validation_error(body, errors) from None
 
 
-def passed(criterion: Criterion, result: GradeResult) -> bool:
+_NO_USAGE: Mapping[str, TokenUsage] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class Graded:
+    """One criterion graded on one item: what judging it needs."""
+
+    reward: float
+    errors: Mapping[str, str | None]  # each raised error flag with its details, in the order raised
+    usage: Mapping[str, TokenUsage] = field(default_factory=lambda: _NO_USAGE)  # snapshot -> tokens
+
+    @classmethod
+    def of(cls, result: Result) -> Graded:
+        """From the library face's Result."""
+        usage = {
+            model: TokenUsage(tokens["prompt_tokens"], tokens["completion_tokens"], tokens["cached_tokens"])
+            for model, tokens in result.usage_per_model.items()
+        }
+        errors = {flag: result.details.get(flag) for flag in result.flags}
+        return cls(float(result.reward), errors, usage or _NO_USAGE)
+
+    @classmethod
+    def failed(cls, flag: str, details: str) -> Graded:
+        """Not graded: one error flag (the reward is then 0.0, as every grader's failure has it)."""
+        return cls(0.0, {flag: details})
+
+
+def passed(criterion: Criterion, graded: Graded) -> bool:
     """Whether one criterion passes on one item."""
-    if result.failures:
+    if graded.errors:
         return False
     if isinstance(criterion, StringCheckGrader | LabelModelGrader):
         # string_check rewards 1.0 when its check holds; label_model when the label is passing.
-        return result.reward >= 1.0
+        return graded.reward >= 1.0
     if isinstance(criterion, TextSimilarityCriterion):
-        return result.reward >= criterion.pass_threshold
+        return graded.reward >= criterion.pass_threshold
     assert isinstance(criterion, PythonCriterion | ScoreModelCriterion)
     threshold = criterion.pass_threshold if criterion.pass_threshold is not None else DEFAULT_PASS_THRESHOLD
-    return result.reward >= threshold
+    return graded.reward >= threshold
 
 
 @dataclass(frozen=True)
@@ -90,15 +121,14 @@ class Judged:
     wire: dict[str, Any]
 
 
-def judge(criterion: Criterion, result: GradeResult) -> Judged:
-    ok = passed(criterion, result)
-    errors = {failure.flag: failure.details for failure in result.failures}
+def judge(criterion: Criterion, graded: Graded) -> Judged:
+    ok = passed(criterion, graded)
     name = criterion.name or ""
     wire = {
         "name": name,
         "type": RESULT_TYPE[criterion.type],
-        "score": float(result.reward),
+        "score": graded.reward,
         "passed": ok,
-        "sample": {"errors": errors} if errors else None,
+        "sample": {"errors": dict(graded.errors)} if graded.errors else None,
     }
-    return Judged(name, ok, bool(errors), wire)
+    return Judged(name, ok, bool(graded.errors), wire)

@@ -2,7 +2,15 @@
 
 A run goes `queued` -> `in_progress` -> `completed` | `failed` | `canceled`. Rows are graded in
 chunks; after each chunk its output items and the run's counts are written, so that a poll sees
-progress and a cancel takes effect before the next chunk (chunks are small: CHUNK_ROWS rows).
+progress and a cancel takes effect before the next chunk. Chunks start small (FIRST_CHUNK_ROWS: the
+first counts show at once) and double up to MAX_CHUNK_ROWS: a python criterion grades a chunk as
+one batch per sandbox worker, and each batch's sandboxed child costs a fork and its set-up, so
+larger chunks are several times faster (bench/bench_evals.py).
+
+Every testing criterion grades through the library face: compiled once per run as a `Grader` bound
+to the server's Runtime, it grades a whole chunk with `agrade_many`, so that a python criterion's
+rows go to the sandbox as batches (one sandboxed child compiles the source once for many samples)
+and a model criterion's rows wait on their models concurrently.
 """
 
 from __future__ import annotations
@@ -20,22 +28,24 @@ from graders_emulator.emulation.headers import EmulationHeaders
 from graders_emulator.emulation.state import EmulationState, RequestEmulationState
 from graders_emulator.evals import criteria as criteria_module
 from graders_emulator.evals import rows as rows_module
-from graders_emulator.evals.criteria import Judged
+from graders_emulator.evals.criteria import Graded, Judged
 from graders_emulator.evals.objects import Profile, new_id, no_error, now
 from graders_emulator.evals.rows import Row
 from graders_emulator.evals.sampling import Sampler, SampleReply, SampleRequest
 from graders_emulator.evals.store import EvalStore
-from graders_emulator.grading.context import GradingContext
-from graders_emulator.grading.dispatch import grade
+from graders_emulator.grading.context import ModelClient
 from graders_emulator.grading.model import render_messages
-from graders_emulator.grading.result import GradeResult, TokenUsage
+from graders_emulator.grading.result import TokenUsage
+from graders_emulator.library import Grader
 from graders_emulator.schemas.evals import Criterion
 from graders_emulator.schemas.graders import EvalMessage
 from graders_emulator.service import Runtime
 
 log = logging.getLogger("graders_emulator.evals")
 
-CHUNK_ROWS = 32
+FIRST_CHUNK_ROWS = 32
+MAX_CHUNK_ROWS = 256  # a cancel waits for at most this many rows
+SAMPLING_CONCURRENCY = 32  # a completions run's samples drawn at once (its chunks may be larger)
 MAX_RUNNING = 4
 # Sampling parameters the output item reports when the run sets none (OpenAI's documented defaults;
 # **decision** for max_completion_tokens, which has none).
@@ -105,8 +115,21 @@ class RunContext:
     run: dict[str, Any]
     source: dict[str, Any]
     criteria: list[Criterion]
+    graders: list[Grader]  # one per criterion, compiled once for the run
     item_schema: dict[str, Any]
     tally: Tally
+    sampling: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(SAMPLING_CONCURRENCY))
+
+
+@dataclass
+class Prepared:
+    """One row before grading: its sample drawn (completions) or taken from the row, or its error."""
+
+    row: Row
+    prompt: list[dict[str, str]]
+    reply: SampleReply | None
+    error: str | None
+    sample: dict[str, Any]  # the `sample` namespace the criteria see (when there is no error)
 
 
 class RunExecutor:
@@ -198,11 +221,17 @@ class RunExecutor:
         if evaluation is None or source is None:
             return None
         schema = evaluation["data_source_config"].get("schema", {})
+        criteria = criteria_module.parse(evaluation["testing_criteria"])
+
+        def models() -> ModelClient:  # the session's canned rules and seed, as its requests get them
+            return self.emulation.model_client(RequestEmulationState(session, EmulationHeaders()))
+
         return RunContext(
             session,
             run,
             source["data_source"],
-            criteria_module.parse(evaluation["testing_criteria"]),
+            criteria,
+            [Grader.bound(criterion, self.runtime, models) for criterion in criteria],
             schema.get("properties", {}).get("item", {}),
             Tally(_names(run)),
         )
@@ -214,16 +243,17 @@ class RunExecutor:
             return
         rows = self._rows(context)
         validator = rows_module.item_validator(context.item_schema)
-        for start in range(0, len(rows), CHUNK_ROWS):
+        start, size = 0, FIRST_CHUNK_ROWS
+        while start < len(rows):
             if run["id"] in self._canceled:
                 break
-            chunk = rows[start : start + CHUNK_ROWS]
-            items = await asyncio.gather(*(self._item(context, row, validator) for row in chunk))
+            items = await self._chunk(context, rows[start : start + size], validator)
             self.store.put_many(
                 "item", context.session, run["id"], [(item, item["status"]) for item in items]
             )
             if not self._write(context):
                 return
+            start, size = start + size, min(2 * size, MAX_CHUNK_ROWS)
         self._finish(context, "canceled" if run["id"] in self._canceled else "completed", None)
 
     def _write(self, context: RunContext) -> bool:
@@ -250,9 +280,31 @@ class RunExecutor:
             raise RunFailure("file_not_found", f"No such File object: {source['id']} (it was deleted).")
         return rows_module.from_jsonl(content)
 
-    # --- one row
+    # --- one chunk of rows
 
-    async def _item(self, context: RunContext, row: Row, validator: Any) -> dict[str, Any]:
+    async def _chunk(self, context: RunContext, chunk: Sequence[Row], validator: Any) -> list[dict[str, Any]]:
+        prepared = await asyncio.gather(*(self._prepare(context, row, validator) for row in chunk))
+        graded = [one for one in prepared if one.error is None]
+        # Criteria at once, each over every graded row of the chunk; then transposed to rows.
+        per_criterion = await asyncio.gather(
+            *(
+                self._criterion(context, criterion, grader, graded)
+                for criterion, grader in zip(context.criteria, context.graders, strict=True)
+            )
+        )
+        judged_rows = iter(zip(*per_criterion, strict=True))
+        items = []
+        for one in prepared:
+            judged: Sequence[Judged] = () if one.error is not None else next(judged_rows)
+            if one.error is not None or any(j.errored for j in judged):
+                status = "error"
+            else:
+                status = "pass" if all(j.passed for j in judged) else "fail"
+            context.tally.add(status, judged)
+            items.append(self._output(context, one, status=status, judged=judged))
+        return items
+
+    async def _prepare(self, context: RunContext, row: Row, validator: Any) -> Prepared:
         error = row.error or rows_module.mismatch(validator, row.item)
         reply: SampleReply | None = None
         prompt: list[dict[str, str]] = []
@@ -266,36 +318,29 @@ class RunExecutor:
                 if reply.error is not None:
                     error = reply.error[1]
                 context.tally.use(reply.model, reply.usage)
-        if error is not None:
-            context.tally.add("error", ())
-            return self._output(
-                context, row, status="error", judged=[], prompt=prompt, reply=reply, error=error
-            )
-        sample = _sample_namespace(row, reply)
-        judged = await self._judge(context, row.item, sample)
-        status = (
-            "error"
-            if any(j.errored for j in judged)
-            else ("pass" if all(j.passed for j in judged) else "fail")
-        )
-        context.tally.add(status, judged)
-        return self._output(
-            context, row, status=status, judged=judged, prompt=prompt, reply=reply, error=None
-        )
+        sample = _sample_namespace(row, reply) if error is None else {}
+        return Prepared(row, prompt, reply, error, sample)
 
-    async def _judge(self, context: RunContext, item: dict[str, Any], sample: dict[str, Any]) -> list[Judged]:
-        models = self.emulation.model_client(RequestEmulationState(context.session, EmulationHeaders()))
-        runtime = self.runtime
-        grading = GradingContext(runtime.sandbox, models, runtime.embedder, runtime.model_aliases)
-        namespaces = {"item": item, "sample": sample}
-        results: list[GradeResult] = await asyncio.gather(
-            *(_grade_one(c, namespaces, grading) for c in context.criteria)
-        )
+    async def _criterion(
+        self, context: RunContext, criterion: Criterion, grader: Grader, rows: Sequence[Prepared]
+    ) -> list[Judged]:
+        """One criterion on the chunk's graded rows, in their order."""
+        graded: list[Graded | None] = [None] * len(rows)
+        todo = []
+        for index, one in enumerate(rows):
+            if criterion.type in MODEL_CRITERIA and not isinstance(one.sample.get("output_text"), str):
+                graded[index] = Graded.failed("invalid_variable_error", NO_SAMPLE_TEXT)  # models quote it
+            else:
+                todo.append(index)
+        results = await _grade_rows(grader, [(rows[i].sample, rows[i].row.item) for i in todo])
+        for index, result in zip(todo, results, strict=True):
+            graded[index] = result
         judged = []
-        for criterion, result in zip(context.criteria, results, strict=True):
-            for model, tokens in result.usage_per_model.items():
+        for outcome in graded:
+            assert outcome is not None
+            for model, tokens in outcome.usage.items():
                 context.tally.use(model, tokens)
-            judged.append(criteria_module.judge(criterion, result))
+            judged.append(criteria_module.judge(criterion, outcome))
         return judged
 
     def _prompt(self, source: dict[str, Any], item: dict[str, Any]) -> list[dict[str, str]]:
@@ -316,20 +361,13 @@ class RunExecutor:
     ) -> SampleReply:
         params = context.source.get("sampling_params") or {}
         model = context.source.get("model") or ""
-        return await self.sampler.sample(context.session, SampleRequest(model, prompt, params, item))
+        async with context.sampling:
+            return await self.sampler.sample(context.session, SampleRequest(model, prompt, params, item))
 
     def _output(
-        self,
-        context: RunContext,
-        row: Row,
-        *,
-        status: str,
-        judged: Sequence[Judged],
-        prompt: list[dict[str, str]],
-        reply: SampleReply | None,
-        error: str | None,
+        self, context: RunContext, one: Prepared, *, status: str, judged: Sequence[Judged]
     ) -> dict[str, Any]:
-        run = context.run
+        run, row = context.run, one.row
         return {
             "object": "eval.run.output_item",
             "id": new_id("outputitem_"),
@@ -340,7 +378,7 @@ class RunExecutor:
             "datasource_item_id": row.index,
             "datasource_item": row.item,
             "results": [one.wire for one in judged],
-            "sample": self._sample_wire(context, row, prompt, reply, error),
+            "sample": self._sample_wire(context, row, one.prompt, one.reply, one.error),
         }
 
     def _sample_wire(
@@ -381,25 +419,28 @@ class RunExecutor:
         }
 
 
+MODEL_CRITERIA = ("score_model", "label_model")
 NO_SAMPLE_TEXT = (
     "Variable 'sample.output_text' could not be resolved: the row has no sample with an output_text "
     "(a jsonl run takes samples from its rows; a completions run draws them)"
 )
 
 
-async def _grade_one(
-    criterion: Criterion, namespaces: dict[str, Any], grading: GradingContext
-) -> GradeResult:
-    """One criterion on one row; a failure is a flag on this item, never the end of the run."""
-    if criterion.type in ("score_model", "label_model") and not isinstance(
-        namespaces["sample"].get("output_text"), str
-    ):
-        return GradeResult.failed("invalid_variable_error", NO_SAMPLE_TEXT)  # model graders quote it
+async def _grade_rows(grader: Grader, rows: list[tuple[dict[str, Any], Any]]) -> list[Graded]:
+    """The rows graded together; a failure is a flag on the items it hits, never the end of the run."""
     try:
-        return await grade(criterion, namespaces, grading)
-    except Exception as exc:  # a bug in grading: reported on the item, logged with its traceback
-        log.exception("grading criterion %r failed", criterion.name)
-        return GradeResult.failed("other_error", f"{type(exc).__name__}: {exc}")
+        return [Graded.of(result) for result in await grader.agrade_many(rows)]
+    except Exception:
+        # A bug in grading: each row again on its own, so that only the rows it hits are flagged.
+        return list(await asyncio.gather(*(_grade_alone(grader, sample, item) for sample, item in rows)))
+
+
+async def _grade_alone(grader: Grader, sample: dict[str, Any], item: Any) -> Graded:
+    try:
+        return Graded.of(await grader.agrade(sample, item))
+    except Exception as exc:  # reported on the item, logged with its traceback
+        log.exception("grading criterion %r failed", grader.name)
+        return Graded.failed("other_error", f"{type(exc).__name__}: {exc}")
 
 
 def _names(run: dict[str, Any]) -> list[str]:

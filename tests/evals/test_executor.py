@@ -121,14 +121,15 @@ def test_batched_python_rows_keep_their_own_outcomes(http: httpx.Client) -> None
 def test_a_bug_in_grading_flags_the_items_it_hits_and_the_run_completes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real = graders_emulator.library.grade
+    # Below the executor, on every grading path (the inline scorers of string_check included).
+    real = graders_emulator.library.Grader._grade_many
 
-    async def buggy(grader: Any, namespaces: dict[str, Any], context: Any) -> Any:
-        if namespaces["sample"].get("output_text") == "bug":
+    async def buggy(self: Any, rows: list[tuple[Any, Any]]) -> Any:
+        if any(sample.get("output_text") == "bug" for sample, _ in rows):
             raise KeyError("a bug")
-        return await real(grader, namespaces, context)
+        return await real(self, rows)
 
-    monkeypatch.setattr(graders_emulator.library, "grade", buggy)
+    monkeypatch.setattr(graders_emulator.library.Grader, "_grade_many", buggy)
     with TestClient(create_app(Settings(python_graders=False)), base_url="http://testserver/v1") as client:
         client.headers.update(AUTH)
         run, items = _run(client, [EXACT], _rows(["Paris", "bug", "Rome", "Paris"]))

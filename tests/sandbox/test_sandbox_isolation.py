@@ -389,8 +389,9 @@ def test_a_grader_cannot_relimit_or_reschedule_other_processes(iso: PoolHandle) 
         os.sched_getaffinity(me),
     )
     assert after == before
-    for pid in zygotes:
-        assert os.sched_getscheduler(pid) == os.SCHED_OTHER and os.getpriority(os.PRIO_PROCESS, pid) == 0
+    for pid in zygotes:  # as they started: the server's policy and nice value (`nice pytest` runs at 5)
+        assert os.sched_getscheduler(pid) == os.SCHED_OTHER
+        assert os.getpriority(os.PRIO_PROCESS, pid) == before[3]
     _then_normal(iso, zygotes)
 
 

@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from graders_emulator.sandbox import SandboxLimits
+from graders_emulator.sandbox import SandboxLimits, hugepages
 from graders_emulator.sandbox.child import check_value, describe
 from graders_emulator.sandbox.outcome import ChildEnd, reply_for
 from graders_emulator.sandbox.protocol import encode, read_frame, read_frame_async, write_frame
@@ -99,3 +99,18 @@ def test_frames_round_trip_over_a_pipe_and_a_stream() -> None:
         return await read_frame_async(reader)
 
     assert asyncio.run(via_stream()) == message
+
+
+def test_anonymous_ranges_keep_the_aligned_parts_of_private_writable_anonymous_maps() -> None:
+    mib = 1024 * 1024
+    maps = "\n".join(
+        [
+            f"{6 * mib:x}-{76 * mib + 4096:x} rw-p 00000000 00:00 0          [heap]",  # 6..76 MiB
+            f"{3 * mib:x}-{9 * mib + 4096:x} rw-p 00000000 00:00 0",  # 3..9 MiB: the 4..8 MiB part
+            f"{20 * mib:x}-{21 * mib:x} rw-p 00000000 00:00 0",  # under one aligned huge page: none
+            f"{40 * mib:x}-{48 * mib:x} r--p 00000000 08:01 12 /usr/lib/libc.so.6",  # file: never
+            f"{50 * mib:x}-{54 * mib:x} rw-s 00000000 00:01 7 /dev/zero (deleted)",  # shared: never
+            f"{60 * mib:x}-{64 * mib:x} rw-p 00000000 00:00 0          [stack]",
+        ]
+    )
+    assert hugepages.anonymous_ranges(maps) == [(6 * mib, 76 * mib), (4 * mib, 8 * mib)]

@@ -15,11 +15,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from graders_emulator.sandbox import batch_supervisor, child, jobdir, leftovers, relay
+from graders_emulator.sandbox import batch_supervisor, child, hugepages, jobdir, leftovers, relay
 from graders_emulator.sandbox.limits import SandboxLimits
 from graders_emulator.sandbox.probe import Prebuilt, Protections, probe
 from graders_emulator.sandbox.protocol import FRAME_HEADER, RESULT_MAX, read_frame, write_frame
-from graders_emulator.sandbox.syscalls import CLONE_NEWPID, PR_SET_CHILD_SUBREAPER, prctl, unshare
+from graders_emulator.sandbox.syscalls import (
+    CAP_SYS_NICE,
+    CLONE_NEWPID,
+    PR_SET_CHILD_SUBREAPER,
+    capget,
+    prctl,
+    unshare,
+)
 
 # OpenAI's python-grader image (tag 2025-05-08) offers these; each is imported when installed.
 DEFAULT_PRELOAD = (
@@ -75,9 +82,15 @@ class Zygote:
         self.running: Spare | None = None
         self.dying: list[Spare] = []  # killed, to be reaped when they are gone (off the request path)
         self.dying_helpers: list[int] = []
+        # A child killed while its answer goes out tears down at SCHED_IDLE, so its exit (10-20 ms of
+        # unmapping) leaves the CPUs to the server answering; raised back once the next spare is
+        # forked, which needs CAP_SYS_NICE (root mode), so without it nothing is lowered.
+        self.yield_teardown = bool(capget()[0] >> CAP_SYS_NICE & 1)
+        self.lowered: set[int] = set()
         self.stage = "idle"
         self._reaped_running = False
         gc.freeze()  # keep the collector from touching (and so copying) the preloaded objects in children
+        self.huge_pages_mb = hugepages.collapse()  # last: the probe's trial forks split pages again
 
     # -----------------------------------------------------------------------------------------
     # Spares
@@ -205,6 +218,9 @@ class Zygote:
     def _watch(self, spare: Spare, ctl_in: int) -> dict[str, Any]:
         """Wait for the result, the exit, the deadline or the disk limit; then end the child."""
         answered, timed_out, disk_exceeded = self._wait_for_end(spare, ctl_in)
+        reaped_later = answered and self.protections.mountns_tmpfs
+        if reaped_later and self.yield_teardown:
+            self._lower(spare.pid)
         _kill(spare.pid)
         end: dict[str, Any] = {
             "wait_status": 0,
@@ -212,7 +228,7 @@ class Zygote:
             "timed_out": timed_out and not answered,
             "disk_exceeded": disk_exceeded,
         }
-        if answered and self.protections.mountns_tmpfs:
+        if reaped_later:
             # Killed now, reaped after the reply: its exit tears down its mount and IPC namespaces,
             # which takes tens of ms on a loaded machine. Nothing can reach what it leaves meanwhile:
             # its tmpfs and IPC namespace are shared with no other process, it has no network, and
@@ -265,8 +281,22 @@ class Zygote:
         for spare in list(self.dying):
             if _reaped(spare.pid, flags):
                 self.dying.remove(spare)
+                self.lowered.discard(spare.pid)
                 spare.close()
         self.reap_helpers(block)
+
+    def _lower(self, pid: int) -> None:
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
+            self.lowered.add(pid)
+
+    def restore_priorities(self) -> None:
+        """Children still tearing down finish at the normal priority (under load, SCHED_IDLE would
+        let them pile up); their pids are not reaped yet, so none can have been reused."""
+        for pid in self.lowered:
+            with contextlib.suppress(OSError):
+                os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
+        self.lowered.clear()
 
     def reap_helpers(self, block: bool = False) -> None:
         flags = 0 if block else os.WNOHANG
@@ -300,6 +330,7 @@ class Zygote:
                 self._run_answering_errors(int(request["size"]), ctl_in, ctl_out)
                 self.finish_job()
                 self.spare = self.fork_spare()
+                self.restore_priorities()
                 self.reap()
             elif request.get("op") == "run_batch":  # samples of one grader from one caller (CONTRACT §6)
                 write_frame(ctl_out, batch_supervisor.run_batch(self, request, ctl_in))
@@ -416,7 +447,8 @@ def main() -> None:
             return
         zygote = Zygote(config)
         ready = {"op": "ready", "pid": os.getpid(), "protections": zygote.protections.to_wire()}
-        write_frame(ctl_out, {**ready, "imports": zygote.import_report, "python": sys.version.split()[0]})
+        ready.update(imports=zygote.import_report, huge_pages_mb=zygote.huge_pages_mb)
+        write_frame(ctl_out, {**ready, "python": sys.version.split()[0]})
         zygote.serve(ctl_in, ctl_out)
     finally:
         # Whoever started us may be gone (even SIGKILLed): our directory goes with us, whatever ended us.

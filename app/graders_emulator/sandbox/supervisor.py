@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from graders_emulator.sandbox import batch_supervisor, child, hugepages, jobdir, leftovers, relay
+from graders_emulator.sandbox import batch_supervisor, child, hugepages, jobdir, leftovers, relay, teardown
 from graders_emulator.sandbox.limits import SandboxLimits
 from graders_emulator.sandbox.probe import Prebuilt, Protections, probe
 from graders_emulator.sandbox.protocol import FRAME_HEADER, RESULT_MAX, read_frame, write_frame
@@ -38,6 +38,7 @@ DEFAULT_PRELOAD = (
 )  # fmt: skip
 WATCHDOG_INTERVAL_S = 0.02
 WATCHDOG_MAX_ENTRIES = 50_000
+EXITING_WAIT_S = 1.0  # a thread stuck in an uninterruptible call longer than this: reap before answering
 ChildEntry = Callable[[child.SpareFds, child.Plan], Any]  # what a forked child runs; never returns
 
 
@@ -216,11 +217,13 @@ class Zygote:
         return spare
 
     def _watch(self, spare: Spare, ctl_in: int) -> dict[str, Any]:
-        """Wait for the result, the exit, the deadline or the disk limit; then end the child."""
+        """Wait for the result, the exit, the deadline or the disk limit; then end the child.
+
+        An answered job's child is killed, and reaped after the reply: by then nothing of it can act
+        (see `_gone_enough`), and its exit, which unmaps what it shares with the zygote, takes 10-20
+        ms that the answer does not wait for. Any other end is reaped first, for its status.
+        """
         answered, timed_out, disk_exceeded = self._wait_for_end(spare, ctl_in)
-        reaped_later = answered and self.protections.mountns_tmpfs
-        if reaped_later and self.yield_teardown:
-            self._lower(spare.pid)
         _kill(spare.pid)
         end: dict[str, Any] = {
             "wait_status": 0,
@@ -228,11 +231,9 @@ class Zygote:
             "timed_out": timed_out and not answered,
             "disk_exceeded": disk_exceeded,
         }
-        if reaped_later:
-            # Killed now, reaped after the reply: its exit tears down its mount and IPC namespaces,
-            # which takes tens of ms on a loaded machine. Nothing can reach what it leaves meanwhile:
-            # its tmpfs and IPC namespace are shared with no other process, it has no network, and
-            # the next child gets fresh ones.
+        if answered and self._gone_enough(spare):
+            if self.yield_teardown:
+                self._lower(spare.pid)
             return end
         _, status, usage = os.wait4(spare.pid, 0)  # reaped before the answer: nothing of the job runs on
         self._reaped_running = True
@@ -240,6 +241,21 @@ class Zygote:
             jobdir.empty(self.job_root)  # and none of its files is left for the next job
         end.update(wait_status=0 if answered else status, cpu_s=usage.ru_utime + usage.ru_stime)
         return end
+
+    def _gone_enough(self, spare: Spare) -> bool:
+        """Killed, can the child be reaped after the reply and still leave nothing when it goes out?
+
+        With a per-child tmpfs, yes: its tmpfs and IPC namespace are shared with no other process, it
+        has no network, and the next child gets fresh ones. Without, once every thread of it is in
+        its exit (none can finish another system call, so none can create a file) the job dir is
+        emptied here, before the answer.
+        """
+        if self.protections.mountns_tmpfs:
+            return True
+        if not teardown.wait_exiting(spare.pid, spare.pidfd, EXITING_WAIT_S):
+            return False
+        jobdir.empty(self.job_root)
+        return True
 
     def _wait_for_end(self, spare: Spare, ctl_in: int) -> tuple[bool, bool, bool]:
         """(answered, timed out, disk exceeded), whichever comes first, or all False when it exited."""
@@ -286,16 +302,13 @@ class Zygote:
         self.reap_helpers(block)
 
     def _lower(self, pid: int) -> None:
-        with contextlib.suppress(OSError):
-            os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
+        if teardown.lower(pid):
             self.lowered.add(pid)
 
     def restore_priorities(self) -> None:
-        """Children still tearing down finish at the normal priority (under load, SCHED_IDLE would
-        let them pile up); their pids are not reaped yet, so none can have been reused."""
-        for pid in self.lowered:
-            with contextlib.suppress(OSError):
-                os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
+        """Children still tearing down finish at the normal priority; their pids are not reaped yet,
+        so none can have been reused."""
+        teardown.restore(self.lowered)
         self.lowered.clear()
 
     def reap_helpers(self, block: bool = False) -> None:

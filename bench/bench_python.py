@@ -4,7 +4,10 @@ Usage: .venv/bin/python bench/bench_python.py [--calls 200] [--duration 3] [--sk
 
 Latency is measured with a short idle gap between calls (the pool's pre-forked spare is ready, as for
 a client that is not saturating the server) and back to back (the spare's fork competes with the next
-call). The HTTP part starts a real uvicorn server in a subprocess per pool size, needs `graders_emulator.main`
+call). Next to it, the CPU one job costs the zygote and its children (forking the spare, the child's
+set-up, the job, its exit), read from /proc: a figure the machine's other load hardly moves. Run as
+root, the direct part is repeated with `force_unprivileged` (no namespaces, job dir emptied between
+jobs), the mode the sandbox has under a non-root uid. The HTTP part starts a real uvicorn server in a subprocess per pool size, needs `graders_emulator.main`
 (`create_app`), and is skipped with a note when that is not importable.
 """
 
@@ -86,10 +89,18 @@ async def timed(call: Callable[[], Awaitable[object]], calls: int, idle_s: float
 # SandboxPool.run directly
 
 
-async def bench_direct(calls: int) -> list[tuple[str, float, float]]:
-    pool = SandboxPool(1, SandboxLimits(timeout_s=10))
+def zygote_cpu_ms(pid: int) -> float:
+    """CPU of a zygote and of its reaped children so far (utime, stime, cutime, cstime), in ms."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return sum(int(field) for field in fields[11:15]) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+async def bench_direct(calls: int, force_unprivileged: bool = False) -> list[tuple[str, float, float]]:
+    pool = SandboxPool(1, SandboxLimits(timeout_s=10), force_unprivileged=force_unprivileged)
     await pool.start()
     rows = []
+    mode = " (unprivileged)" if force_unprivileged else ""
     try:
         for name, source in (("simple", SIMPLE), ("numpy", NUMPY)):
             job = PythonJob(source, {"output_text": "Paris"}, ITEM)
@@ -99,8 +110,16 @@ async def bench_direct(calls: int) -> list[tuple[str, float, float]]:
                 assert outcome.value == 1.0, outcome
 
             await timed(one, 5, 0)  # warm-up (includes waiting for the zygote's imports)
+            zygote = next(worker.proc.pid for worker in pool._live)
             for label, idle in (("idle 20 ms", IDLE_S), ("back-to-back", 0.0)):
-                rows.append((f"pool.run {name}, {label}", *percentiles(await timed(one, calls, idle))))
+                rows.append((f"pool.run {name}, {label}{mode}", *percentiles(await timed(one, calls, idle))))
+            await asyncio.sleep(0.5)  # the last children are reaped once the zygote is idle
+            cpu = zygote_cpu_ms(zygote)
+            await timed(one, calls, IDLE_S)
+            await asyncio.sleep(0.5)
+            print(
+                f"CPU per {name} job{mode}: {(zygote_cpu_ms(zygote) - cpu) / calls:.1f} ms (zygote + children)"
+            )
         print(f"protections: {pool.protections()}")
     finally:
         await pool.close()
@@ -248,7 +267,11 @@ async def main() -> None:
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}\n")
 
     print("== SandboxPool.run directly (1 worker) ==")
-    print_latency(await bench_direct(args.calls), None)
+    rows = await bench_direct(args.calls)
+    if os.geteuid() == 0:
+        rows += await bench_direct(args.calls, force_unprivileged=True)
+    print_latency(rows, None)
+    print(f"load {os.getloadavg()[0]:.2f}")
     if args.skip_http or not http_available():
         return
 
@@ -256,6 +279,7 @@ async def main() -> None:
     rows = await bench_http_latency(args.calls)
     reference = next((p50, p95) for name, p50, p95 in rows if name == "HTTP string_check")
     print_latency(rows, reference)
+    print(f"load {os.getloadavg()[0]:.2f}")
     simple = next(p50 for name, p50, _ in rows if name == "HTTP python simple")
     verdict = "met" if simple - reference[0] <= 5 else "NOT met"
     print(f"target: warm p50 of a simple python grader within 5 ms of string_check: {verdict}")

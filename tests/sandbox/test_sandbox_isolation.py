@@ -389,8 +389,9 @@ def test_a_grader_cannot_relimit_or_reschedule_other_processes(iso: PoolHandle) 
         os.sched_getaffinity(me),
     )
     assert after == before
-    for pid in zygotes:
-        assert os.sched_getscheduler(pid) == os.SCHED_OTHER and os.getpriority(os.PRIO_PROCESS, pid) == 0
+    for pid in zygotes:  # as they started: the server's policy and nice value (`nice pytest` runs at 5)
+        assert os.sched_getscheduler(pid) == os.SCHED_OTHER
+        assert os.getpriority(os.PRIO_PROCESS, pid) == before[3]
     _then_normal(iso, zygotes)
 
 
@@ -436,6 +437,39 @@ def test_no_writable_path_survives_a_job(iso: PoolHandle) -> None:
         base = _base_dir_of(pid)
         assert not (Path(base) / "planted.txt").exists() and not (Path(base) / "d").exists()
     _then_normal(iso, zygotes)
+
+
+SPAWN_WRITER = """
+import itertools, os, threading, time
+def keep_writing():
+    for n in itertools.count():
+        try:
+            with open(f"left-{n}", "w") as handle:
+                handle.write("x")
+        except OSError:
+            pass
+def grade(sample, item):
+    threading.Thread(target=keep_writing, daemon=True).start()
+    time.sleep(0.02)  # files are being made when grade() returns, and while the answer goes out
+    return float(len(os.listdir(".")) > 0)
+"""
+COUNT_FILES = "import os\ndef grade(sample, item):\n    return float(len(os.listdir('.')))\n"
+
+
+def test_a_thread_still_writing_when_the_job_answers_leaves_no_file(iso: PoolHandle) -> None:
+    """The answer goes out before the child is reaped: by then no thread of it can make a file."""
+    assert wait_until(lambda: iso.pool.protections()["warm"] == 2, timeout=60)  # both job dirs exist
+    zygotes = zygote_pids(iso.pool.token)
+    for _ in range(6):  # each worker in turn: a writer, then whoever runs next sees its job dir
+        assert _value(iso.run(SPAWN_WRITER)) == 1.0
+        assert _value(iso.run(COUNT_FILES)) == 0.0
+        for pid in zygotes:  # on the host too (the unprivileged mode's job dir is a real directory)
+            assert not any(name.startswith("left-") for name in _job_dir_entries(pid))
+    _then_normal(iso, zygotes)
+
+
+def _job_dir_entries(pid: int) -> list[str]:
+    return os.listdir(os.path.join(_base_dir_of(pid), "job"))
 
 
 def _base_dir_of(pid: int) -> str:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
+from pathlib import Path
 
 import pytest
-from sandbox_helpers import PoolHandle, wait_until
+from sandbox_helpers import PoolHandle, wait_until, zygote_pids
 
 FUZZY_MATCH = """
 from rapidfuzz import fuzz, utils
@@ -190,3 +192,35 @@ def test_protections_report(pool: PoolHandle, mode: str) -> None:
     assert found["netns"] is namespaces and found["mountns_tmpfs"] is namespaces
     assert found["pidns"] is False  # only a fallback when Landlock cannot scope signals (ABI < 6)
     assert "numpy" in found["preloaded"]  # type: ignore[operator]
+
+
+def _huge_pages_state() -> str:
+    """ "collapse" (MADV_COLLAPSE: Linux 6.1, THP not off), "off", or "old" (a kernel without it)."""
+    try:
+        enabled = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
+    except OSError:
+        return "off"
+    release = tuple(int(part) for part in re.findall(r"\d+", os.uname().release)[:2])
+    return "off" if "[never]" in enabled else "collapse" if release >= (6, 1) else "old"
+
+
+def _anon_huge_mb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("AnonHugePages:"):
+            return int(line.split()[1]) >> 10
+    return 0
+
+
+def test_zygotes_keep_the_preloaded_heap_in_huge_pages(pool: PoolHandle) -> None:
+    """Forking a spare copies one page-table entry per 2 MiB there: what keeps a spare cheap to make."""
+    assert wait_until(lambda: pool.pool.protections()["warm"] == 2, timeout=60)
+    zygotes = zygote_pids(pool.pool.token)
+    assert len(zygotes) == 2
+    measured = [_anon_huge_mb(pid) for pid in zygotes]
+    reported = pool.pool.protections()["zygote_huge_pages_mb"]
+    assert isinstance(reported, int)
+    state = _huge_pages_state()
+    if state == "collapse":  # numpy, scipy, pandas, sympy and sklearn leave far more than 32 MiB of heap
+        assert min(measured) >= 32 and reported >= 32, (measured, reported)
+    elif state == "off":
+        assert measured == [0, 0] and reported == 0

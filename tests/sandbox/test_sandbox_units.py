@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+from sandbox_helpers import wait_until
 
-from graders_emulator.sandbox import SandboxLimits
+from graders_emulator.sandbox import SandboxLimits, hugepages, teardown
 from graders_emulator.sandbox.child import check_value, describe
 from graders_emulator.sandbox.outcome import ChildEnd, reply_for
 from graders_emulator.sandbox.protocol import encode, read_frame, read_frame_async, write_frame
@@ -99,3 +104,60 @@ def test_frames_round_trip_over_a_pipe_and_a_stream() -> None:
         return await read_frame_async(reader)
 
     assert asyncio.run(via_stream()) == message
+
+
+def test_anonymous_ranges_keep_the_aligned_parts_of_private_writable_anonymous_maps() -> None:
+    mib = 1024 * 1024
+    maps = "\n".join(
+        [
+            f"{6 * mib:x}-{76 * mib + 4096:x} rw-p 00000000 00:00 0          [heap]",  # 6..76 MiB
+            f"{3 * mib:x}-{9 * mib + 4096:x} rw-p 00000000 00:00 0",  # 3..9 MiB: the 4..8 MiB part
+            f"{20 * mib:x}-{21 * mib:x} rw-p 00000000 00:00 0",  # under one aligned huge page: none
+            f"{40 * mib:x}-{48 * mib:x} r--p 00000000 08:01 12 /usr/lib/libc.so.6",  # file: never
+            f"{50 * mib:x}-{54 * mib:x} rw-s 00000000 00:01 7 /dev/zero (deleted)",  # shared: never
+            f"{60 * mib:x}-{64 * mib:x} rw-p 00000000 00:00 0          [stack]",
+        ]
+    )
+    assert hugepages.anonymous_ranges(maps) == [(6 * mib, 76 * mib), (4 * mib, 8 * mib)]
+
+
+def _sleeper_with_a_thread() -> subprocess.Popen[bytes]:
+    code = "import threading, time; threading.Thread(target=time.sleep, args=(60,)).start(); time.sleep(60)"
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    assert wait_until(lambda: len(os.listdir(f"/proc/{proc.pid}/task")) == 2)
+    return proc
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def test_a_process_counts_as_exiting_only_once_every_thread_is_in_its_exit() -> None:
+    proc = _sleeper_with_a_thread()
+    pidfd = os.pidfd_open(proc.pid)
+    try:
+        assert not teardown.all_exiting(proc.pid)  # both threads asleep in a system call
+        os.kill(proc.pid, signal.SIGSTOP)
+        assert wait_until(lambda: _state(proc.pid) == "T")
+        assert not teardown.all_exiting(proc.pid)  # stopped is not exiting: it would go on when continued
+        assert not teardown.wait_exiting(proc.pid, pidfd, 0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        assert teardown.wait_exiting(proc.pid, pidfd, 5.0)
+        assert os.waitpid(proc.pid, 0)[0] == proc.pid  # still ours to reap: exiting is not reaped
+    finally:
+        os.close(pidfd)
+        with contextlib.suppress(ProcessLookupError, ChildProcessError):
+            proc.kill()
+            proc.wait()
+
+
+def test_a_lowered_teardown_is_raised_back() -> None:
+    proc = _sleeper_with_a_thread()
+    try:
+        assert teardown.lower(proc.pid)
+        assert os.sched_getscheduler(proc.pid) == os.SCHED_IDLE
+        teardown.restore([proc.pid])
+        assert os.sched_getscheduler(proc.pid) == os.SCHED_OTHER
+    finally:
+        proc.kill()
+        proc.wait()

@@ -96,6 +96,7 @@ class SandboxPool:
             forced_unprivileged=self.force_unprivileged,
             preloaded=info.get("imports", {}).get("loaded", []),
             preload_s=info.get("imports", {}).get("import_s"),
+            zygote_huge_pages_mb=info.get("huge_pages_mb"),
             image_tags_seen=sorted(self._image_tags),
         )
         return found
@@ -211,6 +212,11 @@ class SandboxPool:
         while True:
             if self._closed:
                 raise _Unavailable("the sandbox pool is closed")
+            if not self._idle.empty():  # the usual case: no futures to build and wait on
+                worker = self._idle.get_nowait()
+                if worker.alive:
+                    return worker
+                continue
             getter = asyncio.ensure_future(self._idle.get())
             failed = asyncio.ensure_future(self._unavailable.wait())
             await asyncio.wait({getter, failed}, return_when=asyncio.FIRST_COMPLETED)

@@ -15,11 +15,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from graders_emulator.sandbox import batch_supervisor, child, jobdir, leftovers, relay
+from graders_emulator.sandbox import batch_supervisor, child, hugepages, jobdir, leftovers, relay, teardown
 from graders_emulator.sandbox.limits import SandboxLimits
 from graders_emulator.sandbox.probe import Prebuilt, Protections, probe
 from graders_emulator.sandbox.protocol import FRAME_HEADER, RESULT_MAX, read_frame, write_frame
-from graders_emulator.sandbox.syscalls import CLONE_NEWPID, PR_SET_CHILD_SUBREAPER, prctl, unshare
+from graders_emulator.sandbox.syscalls import (
+    CAP_SYS_NICE,
+    CLONE_NEWPID,
+    PR_SET_CHILD_SUBREAPER,
+    capget,
+    prctl,
+    unshare,
+)
 
 # OpenAI's python-grader image (tag 2025-05-08) offers these; each is imported when installed.
 DEFAULT_PRELOAD = (
@@ -31,6 +38,7 @@ DEFAULT_PRELOAD = (
 )  # fmt: skip
 WATCHDOG_INTERVAL_S = 0.02
 WATCHDOG_MAX_ENTRIES = 50_000
+EXITING_WAIT_S = 1.0  # a thread stuck in an uninterruptible call longer than this: reap before answering
 ChildEntry = Callable[[child.SpareFds, child.Plan], Any]  # what a forked child runs; never returns
 
 
@@ -75,9 +83,15 @@ class Zygote:
         self.running: Spare | None = None
         self.dying: list[Spare] = []  # killed, to be reaped when they are gone (off the request path)
         self.dying_helpers: list[int] = []
+        # A child killed while its answer goes out tears down at SCHED_IDLE, so its exit (10-20 ms of
+        # unmapping) leaves the CPUs to the server answering; raised back once the next spare is
+        # forked, which needs CAP_SYS_NICE (root mode), so without it nothing is lowered.
+        self.yield_teardown = bool(capget()[0] >> CAP_SYS_NICE & 1)
+        self.lowered: set[int] = set()
         self.stage = "idle"
         self._reaped_running = False
         gc.freeze()  # keep the collector from touching (and so copying) the preloaded objects in children
+        self.huge_pages_mb = hugepages.collapse()  # last: the probe's trial forks split pages again
 
     # -----------------------------------------------------------------------------------------
     # Spares
@@ -203,7 +217,12 @@ class Zygote:
         return spare
 
     def _watch(self, spare: Spare, ctl_in: int) -> dict[str, Any]:
-        """Wait for the result, the exit, the deadline or the disk limit; then end the child."""
+        """Wait for the result, the exit, the deadline or the disk limit; then end the child.
+
+        An answered job's child is killed, and reaped after the reply: by then nothing of it can act
+        (see `_gone_enough`), and its exit, which unmaps what it shares with the zygote, takes 10-20
+        ms that the answer does not wait for. Any other end is reaped first, for its status.
+        """
         answered, timed_out, disk_exceeded = self._wait_for_end(spare, ctl_in)
         _kill(spare.pid)
         end: dict[str, Any] = {
@@ -212,11 +231,9 @@ class Zygote:
             "timed_out": timed_out and not answered,
             "disk_exceeded": disk_exceeded,
         }
-        if answered and self.protections.mountns_tmpfs:
-            # Killed now, reaped after the reply: its exit tears down its mount and IPC namespaces,
-            # which takes tens of ms on a loaded machine. Nothing can reach what it leaves meanwhile:
-            # its tmpfs and IPC namespace are shared with no other process, it has no network, and
-            # the next child gets fresh ones.
+        if answered and self._gone_enough(spare):
+            if self.yield_teardown:
+                self._lower(spare.pid)
             return end
         _, status, usage = os.wait4(spare.pid, 0)  # reaped before the answer: nothing of the job runs on
         self._reaped_running = True
@@ -224,6 +241,21 @@ class Zygote:
             jobdir.empty(self.job_root)  # and none of its files is left for the next job
         end.update(wait_status=0 if answered else status, cpu_s=usage.ru_utime + usage.ru_stime)
         return end
+
+    def _gone_enough(self, spare: Spare) -> bool:
+        """Killed, can the child be reaped after the reply and still leave nothing when it goes out?
+
+        With a per-child tmpfs, yes: its tmpfs and IPC namespace are shared with no other process, it
+        has no network, and the next child gets fresh ones. Without, once every thread of it is in
+        its exit (none can finish another system call, so none can create a file) the job dir is
+        emptied here, before the answer.
+        """
+        if self.protections.mountns_tmpfs:
+            return True
+        if not teardown.wait_exiting(spare.pid, spare.pidfd, EXITING_WAIT_S):
+            return False
+        jobdir.empty(self.job_root)
+        return True
 
     def _wait_for_end(self, spare: Spare, ctl_in: int) -> tuple[bool, bool, bool]:
         """(answered, timed out, disk exceeded), whichever comes first, or all False when it exited."""
@@ -265,8 +297,19 @@ class Zygote:
         for spare in list(self.dying):
             if _reaped(spare.pid, flags):
                 self.dying.remove(spare)
+                self.lowered.discard(spare.pid)
                 spare.close()
         self.reap_helpers(block)
+
+    def _lower(self, pid: int) -> None:
+        if teardown.lower(pid):
+            self.lowered.add(pid)
+
+    def restore_priorities(self) -> None:
+        """Children still tearing down finish at the normal priority; their pids are not reaped yet,
+        so none can have been reused."""
+        teardown.restore(self.lowered)
+        self.lowered.clear()
 
     def reap_helpers(self, block: bool = False) -> None:
         flags = 0 if block else os.WNOHANG
@@ -300,6 +343,7 @@ class Zygote:
                 self._run_answering_errors(int(request["size"]), ctl_in, ctl_out)
                 self.finish_job()
                 self.spare = self.fork_spare()
+                self.restore_priorities()
                 self.reap()
             elif request.get("op") == "run_batch":  # samples of one grader from one caller (CONTRACT §6)
                 write_frame(ctl_out, batch_supervisor.run_batch(self, request, ctl_in))
@@ -416,7 +460,8 @@ def main() -> None:
             return
         zygote = Zygote(config)
         ready = {"op": "ready", "pid": os.getpid(), "protections": zygote.protections.to_wire()}
-        write_frame(ctl_out, {**ready, "imports": zygote.import_report, "python": sys.version.split()[0]})
+        ready.update(imports=zygote.import_report, huge_pages_mb=zygote.huge_pages_mb)
+        write_frame(ctl_out, {**ready, "python": sys.version.split()[0]})
         zygote.serve(ctl_in, ctl_out)
     finally:
         # Whoever started us may be gone (even SIGKILLed): our directory goes with us, whatever ended us.

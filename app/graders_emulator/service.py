@@ -62,13 +62,13 @@ class RunOutcome(NamedTuple):
     unreported_details: tuple[GradeFailure, ...]
 
 
-def _parse(model: type[_Request], data: Any, runtime: Runtime) -> _Request:
+def _parse(model: type[_Request], data: Any, runtime: Runtime, raw: bytes | None) -> _Request:
     if not isinstance(data, dict):
         raise BadRequest(
             f"Invalid type for body: expected an object, but got {_json_name(data)} instead.",
             code="invalid_type",
         )
-    check_body(data, runtime.bounds)
+    check_body(data, runtime.bounds, raw)
     shape_error = validation.multi_graders_shape_error(data.get("grader"))
     if shape_error is not None:
         raise shape_error
@@ -86,14 +86,15 @@ def _json_name(value: Any) -> str:
     return "an " + name if name[0] in "aeiou" else "a " + name
 
 
-def parse_run(data: Any, runtime: Runtime) -> RunGraderRequest:
-    request = _parse(RunGraderRequest, data, runtime)
+def parse_run(data: Any, runtime: Runtime, raw: bytes | None = None) -> RunGraderRequest:
+    """A run body, checked; `raw` is the JSON text it was parsed from, when there is one."""
+    request = _parse(RunGraderRequest, data, runtime, raw)
     validation.check_grader(request.grader, max_source_bytes=runtime.max_source_bytes)
     return request
 
 
-def parse_validate(data: Any, runtime: Runtime) -> ValidateGraderRequest:
-    request = _parse(ValidateGraderRequest, data, runtime)
+def parse_validate(data: Any, runtime: Runtime, raw: bytes | None = None) -> ValidateGraderRequest:
+    request = _parse(ValidateGraderRequest, data, runtime, raw)
     validation.check_grader(request.grader, max_source_bytes=runtime.max_source_bytes)
     return request
 

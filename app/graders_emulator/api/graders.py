@@ -55,16 +55,16 @@ def _body_doc(model: type[Any]) -> dict[str, Any]:
 
 
 async def _parsed(
-    parse: Callable[[Any, service.Runtime], T], scope: Scope, body: bytes, runtime: service.Runtime
+    parse: Callable[[Any, service.Runtime, bytes], T], scope: Scope, body: bytes, runtime: service.Runtime
 ) -> T:
     """Parse and check a body; a large one in a thread, so that its cost never stalls the event loop."""
     if len(body) <= OFFLOAD_BYTES:
-        return parse(json_body(scope, body), runtime)
+        return parse(json_body(scope, body), runtime, body)
     global _parse_threads  # noqa: PLW0603  (created on first use: it needs the running event loop)
     if _parse_threads is None:
         _parse_threads = anyio.CapacityLimiter(PARSE_THREADS)
     return await anyio.to_thread.run_sync(
-        lambda: parse(json_body(scope, body), runtime), limiter=_parse_threads
+        lambda: parse(json_body(scope, body), runtime, body), limiter=_parse_threads
     )
 
 

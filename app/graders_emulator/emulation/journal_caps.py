@@ -18,20 +18,29 @@ ENTRY_OVERHEAD = 512  # bytes counted per entry for the objects themselves
 _TRUNCATED = " ...[truncated by the journal: {} more characters]"
 
 
+_TEXTS = (str, bytes)  # tuples, not `str | bytes`: isinstance is faster with a tuple
+_MAPPINGS = (dict, Mapping)  # dict first: a plain dict is told apart without the ABC's check
+_SEQUENCES = (list, tuple)
+
+
 def text_size(value: Any, budget: int = 1 << 62) -> int:
-    """Characters of every string inside `value` (iterative); stops counting once over `budget`."""
+    """Characters of every string inside `value` (iterative); stops counting once over `budget`.
+
+    It runs for every journal entry (a few hundred nanoseconds saved here are per request).
+    """
     total = 0
     stack = [value]
+    pop, extend = stack.pop, stack.extend
     while stack:
-        node = stack.pop()
-        if isinstance(node, str | bytes):
+        node = pop()
+        if isinstance(node, _TEXTS):
             total += len(node)
             if total > budget:
                 return total
-        elif isinstance(node, Mapping):
-            stack.extend(node.values())
-        elif isinstance(node, list | tuple):
-            stack.extend(node)
+        elif isinstance(node, _MAPPINGS):
+            extend(node.values())
+        elif isinstance(node, _SEQUENCES):
+            extend(node)
     return total
 
 

@@ -59,6 +59,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._head_done = False
+        self._in_head = False  # the parser has begun a head that is not complete yet
+        self._heads = 0  # heads completed on this connection
         self._head_bytes = 0  # raw bytes received since the current head began
         self._header_count = 0
         self._header_bytes = 0
@@ -114,9 +116,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._rejection is not None:
             return
-        if not self._head_done:
+        waiting = not self._head_done  # for a head: these bytes begin or continue one
+        if waiting:
             self._head_bytes += len(data)
-            self._arm_head_timer()
+        heads = self._heads
         self._unset_keepalive_if_required()
         try:
             self.parser.feed_data(data)
@@ -131,6 +134,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             else:
                 self._unsupported_upgrade_warning()
             return
+        if self._in_head or (waiting and heads == self._heads):
+            # Armed once the data is parsed, and only when it left a head incomplete (or sent
+            # bytes before one): a whole request in one read, the common case, costs no timer.
+            self._arm_head_timer()
         if (
             not self._head_done
             and self._head_bytes > self.limits.max_header_bytes
@@ -145,6 +152,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             f"and {self.limits.max_header_count} headers.",
             "request_header_fields_too_large",
         )
+
+    def on_message_begin(self) -> None:
+        self._in_head = True
+        super().on_message_begin()
 
     def on_url(self, url: bytes) -> None:
         self._header_bytes += len(url)
@@ -169,6 +180,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._head_done = True
+        self._in_head = False
+        self._heads += 1
         self._head_bytes = 0
         self._cancel_head_timer()
         super().on_headers_complete()

@@ -15,40 +15,24 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from example_graders import EXACT, FUZZY
 
 from graders_emulator.main import create_app
 from graders_emulator.settings import Settings
 
 RUN = "/v1/fine_tuning/alpha/graders/run"
-STRING_CHECK = {
-    "type": "string_check",
-    "name": "g",
-    "input": "{{sample.output_text}}",
-    "reference": "a",
-    "operation": "eq",
-}
+GRADED = json.dumps({"grader": EXACT, "model_sample": "a", "item": {"answer": "a"}}).encode()
 REQUESTS = {
-    "graded": (json.dumps({"grader": STRING_CHECK, "model_sample": "a"}).encode(), [], 200),
+    "graded": (GRADED, [], 200),
     "fuzzy_match": (
-        json.dumps(
-            {
-                "grader": {
-                    "type": "text_similarity",
-                    "name": "t",
-                    "input": "{{sample.output_text}}",
-                    "reference": "ab",
-                    "evaluation_metric": "fuzzy_match",
-                },
-                "model_sample": "a",
-            }
-        ).encode(),
+        json.dumps({"grader": FUZZY, "model_sample": "a", "item": {"answer": "ab"}}).encode(),
         [],
         200,
     ),
     "not JSON": (b"{", [], 400),
     "invalid grader": (json.dumps({"grader": {"type": "string_check"}}).encode(), [], 400),
     "forced error flag": (
-        json.dumps({"grader": STRING_CHECK, "model_sample": "a"}).encode(),
+        GRADED,
         [(b"x-emulator-error", b"python_grader_runtime_error")],
         200,
     ),

@@ -40,6 +40,7 @@ from graders_emulator.grading.templates import grader_templates
 from graders_emulator.runtime import build_runtime, build_sandbox
 from graders_emulator.sandbox.batching import BatchingRunner, run_batch
 from graders_emulator.schemas.graders import (
+    MODEL_GRADER_TYPES,
     LabelModelGrader,
     MultiGrader,
     PythonGrader,
@@ -72,7 +73,6 @@ _WIRE_GRADERS = (
     MultiGrader,
 )
 DEFAULT_CONCURRENCY = 64  # samples of one grade_many call in flight at once (python and model graders)
-_MODEL_GRADERS = frozenset({"score_model", "label_model"})
 
 
 class GraderError(ValueError):
@@ -725,7 +725,7 @@ class Grader:
         self.concurrency = max(1, concurrency)
         self._waits = _waits_on_io(self.wire)
         self._python = _has_type(self.wire, frozenset({"python"}))
-        self._asks_models = _has_type(self.wire, _MODEL_GRADERS)
+        self._asks_models = _has_type(self.wire, MODEL_GRADER_TYPES)
         self._shared_models: ModelClient | None = None
         # Deterministic single graders are scored by plain functions: on an event loop (long texts
         # and meteor go the general way, off the loop) or in a sync caller's own thread (all of them).
@@ -905,7 +905,7 @@ def _has_type(wire: Mapping[str, Any], types: frozenset[str]) -> bool:
 
 def _waits_on_io(wire: Mapping[str, Any]) -> bool:
     """Whether grading this grader waits on a sandbox or a model (else it is pure CPU, in-process)."""
-    if wire.get("type") == "python" or wire.get("type") in _MODEL_GRADERS:
+    if wire.get("type") == "python" or wire.get("type") in MODEL_GRADER_TYPES:
         return True
     if wire.get("type") == "text_similarity" and wire.get("evaluation_metric") == "cosine":
         return True  # a configured embeddings endpoint is I/O

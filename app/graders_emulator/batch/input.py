@@ -11,8 +11,8 @@ import orjson
 
 from graders_emulator.errors import JSON_PARSE_MESSAGE, ApiError, BadRequest
 from graders_emulator.http.body import parse_json
+from graders_emulator.schemas.graders import MODEL_GRADER_TYPES
 
-MODEL_TYPES = frozenset({"score_model", "label_model"})
 Route = Literal["cpu", "model", "sandbox"]
 
 
@@ -80,7 +80,7 @@ def route(raw: bytes, default_grader: Any) -> Route:
     except orjson.JSONDecodeError:
         return "cpu"
     types = _types(row.get("grader", default_grader) if isinstance(row, dict) else None)
-    return "sandbox" if "python" in types else ("model" if types & MODEL_TYPES else "cpu")
+    return "sandbox" if "python" in types else ("model" if types & MODEL_GRADER_TYPES else "cpu")
 
 
 def _types(grader: Any) -> set[str]:

@@ -38,7 +38,7 @@ from graders_emulator.grading.model import render_messages
 from graders_emulator.grading.result import TokenUsage
 from graders_emulator.library import Grader
 from graders_emulator.schemas.evals import Criterion
-from graders_emulator.schemas.graders import EvalMessage
+from graders_emulator.schemas.graders import MODEL_GRADER_TYPES, EvalMessage
 from graders_emulator.service import Runtime
 
 log = logging.getLogger("graders_emulator.evals")
@@ -328,7 +328,7 @@ class RunExecutor:
         graded: list[Graded | None] = [None] * len(rows)
         todo = []
         for index, one in enumerate(rows):
-            if criterion.type in MODEL_CRITERIA and not isinstance(one.sample.get("output_text"), str):
+            if criterion.type in MODEL_GRADER_TYPES and not isinstance(one.sample.get("output_text"), str):
                 graded[index] = Graded.failed("invalid_variable_error", NO_SAMPLE_TEXT)  # models quote it
             else:
                 todo.append(index)
@@ -419,7 +419,6 @@ class RunExecutor:
         }
 
 
-MODEL_CRITERIA = ("score_model", "label_model")
 NO_SAMPLE_TEXT = (
     "Variable 'sample.output_text' could not be resolved: the row has no sample with an output_text "
     "(a jsonl run takes samples from its rows; a completions run draws them)"

@@ -213,6 +213,8 @@ AnyGrader = Annotated[
     Field(discriminator="type"),
 ]
 GraderType = Literal["string_check", "text_similarity", "python", "score_model", "label_model", "multi"]
+# The graders that ask a model (canned rules, or a real endpoint) for their answer.
+MODEL_GRADER_TYPES = frozenset({"score_model", "label_model"})
 Grader = (
     StringCheckGrader
     | TextSimilarityGrader

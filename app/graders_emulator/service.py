@@ -1,11 +1,17 @@
-"""The orchestrator: parse -> check -> render+grade -> assemble, for run and validate."""
+"""The request policies of run and validate: parse and check a body, the sample's bounds, the answer.
+
+`POST /run` grades through the library face (`library.Grader.arun`), which applies these policies;
+`run` below is the same sequence for the callers that still hold a parsed request (batch/).
+"""
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, NamedTuple, TypeVar
+from typing import Any, Generic, Literal, NamedTuple, TypeVar
 
 import orjson
 from pydantic import ValidationError
@@ -36,6 +42,45 @@ from graders_emulator.schemas.requests import RunGraderRequest, ValidateGraderRe
 
 Profile = Literal["real", "spec"]
 _Request = TypeVar("_Request", bound=WireModel)
+_Value = TypeVar("_Value")
+DEFAULT_GRADER_CACHE = 256  # Settings.grader_cache_size repeats it
+
+
+class CompiledGraders(Generic[_Value]):
+    """A bounded LRU of compiled graders, keyed by the grader's exact JSON (bytes).
+
+    The grader endpoints answer the same few graders millions of times: a hit skips the grader's
+    schema validation, its checks and its compilation. Locked: large bodies are parsed in threads.
+    """
+
+    def __init__(self, size: int = DEFAULT_GRADER_CACHE) -> None:
+        self.size = max(0, size)
+        self.hits = 0
+        self.misses = 0
+        self._entries: OrderedDict[bytes, _Value] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: bytes) -> _Value | None:
+        with self._lock:
+            value = self._entries.get(key)
+            if value is None:
+                self.misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return value
+
+    def put(self, key: bytes, value: _Value) -> None:
+        if self.size == 0:
+            return
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
 
 
 @dataclass(frozen=True)
@@ -51,6 +96,8 @@ class Runtime:
     max_source_bytes: int
     bounds: RequestBounds = field(default_factory=RequestBounds)
     metrics: MetricRunner | None = None  # the server's killable metric pool
+    # Compiled graders of this runtime's requests (library.compiled_run); valid for this runtime only.
+    graders: CompiledGraders[Any] = field(default_factory=CompiledGraders, compare=False)
 
 
 class RunOutcome(NamedTuple):
@@ -99,10 +146,19 @@ def parse_validate(data: Any, runtime: Runtime, raw: bytes | None = None) -> Val
     return request
 
 
-def _item(request: RunGraderRequest) -> Any:
+def item_of(request: RunGraderRequest) -> Any:
+    """The request's item: `reference_answer` of SDK 1.78-1.82 (CONTRACT §1) stands for one."""
     if request.item is None and "reference_answer" in request.model_fields_set:
-        return {"reference_answer": request.reference_answer}  # SDK 1.78-1.82 (CONTRACT §1)
+        return {"reference_answer": request.reference_answer}
     return request.item
+
+
+def item_of_body(data: dict[str, Any]) -> Any:
+    """`item_of` for a body whose fields were checked (pydantic keeps `Any` values as they are)."""
+    item = data.get("item")
+    if item is None and "reference_answer" in data:
+        return {"reference_answer": data["reference_answer"]}
+    return item
 
 
 async def run(
@@ -112,37 +168,82 @@ async def run(
     forced: tuple[GradeFailure, ...] = (),
     simulated_latency_s: float = 0.0,
 ) -> RunOutcome:
-    """Grade one sample and assemble OpenAI's response body.
+    """Grade one parsed request (batch/): the steps of `library.Grader.arun`, uncompiled.
 
     `execution_time` counts the grading and any latency the emulation injected around it (CONTRACT §2).
     """
-    started = time.perf_counter()
+    started = now()
     grader = validation.with_names(request.grader, runtime.new_name)
     context = GradingContext(
         runtime.sandbox, models, runtime.embedder, runtime.model_aliases, runtime.metrics
     )
-    namespaces = templating.namespaces(_item(request), request.model_sample)
-    _check_namespaces(grader, namespaces, runtime.bounds)
+    namespaces = templating.namespaces(item_of(request), request.model_sample)
+    check_namespaces(grader_templates(grader, "grader"), namespaces, runtime.bounds)
     result = await grade(grader, namespaces, context)
+    return outcome(grader, result, started, runtime.profile, forced, simulated_latency_s)
+
+
+def now() -> float:
+    """The clock of `execution_time` (one place: tests freeze it)."""
+    return time.perf_counter()
+
+
+def outcome(
+    grader: Grader,
+    result: GradeResult,
+    started: float,
+    profile: Profile,
+    forced: tuple[GradeFailure, ...] = (),
+    simulated_latency_s: float = 0.0,
+) -> RunOutcome:
+    """The answer to a graded sample: injected flags applied, timed from `started`, assembled."""
     if forced:
         result = replace(result, reward=0.0, failures=result.failures + forced)
-    elapsed = time.perf_counter() - started + simulated_latency_s
-    body = orjson.dumps(assemble(grader, result, elapsed, runtime.profile))
-    unreported = tuple(
-        f for f in result.failures if f.details and DETAIL_KEY[f.flag] not in _keys(runtime.profile)
-    )
+    elapsed = now() - started + simulated_latency_s
+    body = orjson.dumps(assemble(grader, result, elapsed, profile))
+    if not result.failures:
+        return RunOutcome(grader, result, body, ())
+    keys = _keys(profile)
+    unreported = tuple(f for f in result.failures if f.details and DETAIL_KEY[f.flag] not in keys)
     return RunOutcome(grader, result, body, unreported)
 
 
-def _check_namespaces(grader: Grader, namespaces: dict[str, Any], limits: RequestBounds) -> None:
-    """The bounds that depend on the sample: its JSON's depth, the size of the rendered templates."""
+# A rendered value is at most this many characters per byte of the body it came from (numbers grow:
+# `1e15` is written 1000000000000000.0; strings and structure never do), plus a constant.
+_RENDERED_PER_BODY_BYTE = 8
+_RENDERED_SLACK = 256
+
+
+def check_namespaces(
+    templates: Iterable[tuple[str, str]],
+    namespaces: dict[str, Any],
+    limits: RequestBounds,
+    body_bytes: int | None = None,
+    references: int | None = None,
+) -> None:
+    """The bounds that depend on the sample: its JSON's depth, the size of the rendered templates.
+
+    `body_bytes`: the size of the JSON body both namespaces were parsed from, when they were, and
+    `references` the number of variables in the templates: together they bound the rendered size
+    (each value is at most ~8 characters per body byte), which settles it without a walk for all
+    but huge or amplifying requests.
+    """
     output_json = namespaces["sample"].get("output_json")
     if output_json is not None:
         check_depth(output_json, limits, "model_sample (as JSON)", "model_sample")
-    check_rendered(grader_templates(grader, "grader"), namespaces, limits)
+    if (
+        body_bytes is not None
+        and references is not None
+        # the templates' literal text is in the body too: at most body_bytes characters in all
+        and body_bytes + references * (_RENDERED_PER_BODY_BYTE * body_bytes + _RENDERED_SLACK)
+        <= limits.max_rendered_chars
+    ):
+        return
+    check_rendered(iter(templates), namespaces, limits)
 
 
 def validate(request: ValidateGraderRequest, runtime: Runtime) -> bytes:
+    """The validate answer (the library's `validate` and compiled graders give the same bytes)."""
     grader = validation.with_names(request.grader, runtime.new_name)
     return orjson.dumps({"grader": validation.to_wire(grader)})
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 import orjson
 
 from graders_emulator import service, templating, validation
-from graders_emulator.bounds import check_body
+from graders_emulator.bounds import check_depth, openers_at_most
 from graders_emulator.errors import JSON_PARSE_MESSAGE, ApiError
 from graders_emulator.grading import string_check, text_similarity
 from graders_emulator.grading.context import (
@@ -1041,7 +1041,9 @@ def _cached(
     compiled = runtime.graders.get(key)
     if compiled is None or compiled._runtime is not runtime:
         return key, None
-    check_body(data, runtime.bounds, raw)
+    bounds = runtime.bounds
+    if not openers_at_most(raw, bounds.max_json_depth):  # check_body's depth (its counts: the grader's)
+        check_depth(data, bounds)
     if runtime.strict and not fields.issuperset(data):
         return key, None
     return key, compiled

@@ -183,9 +183,7 @@ async def run(
     return outcome(grader, result, started, runtime.profile, forced, simulated_latency_s)
 
 
-def now() -> float:
-    """The clock of `execution_time` (one place: tests freeze it)."""
-    return time.perf_counter()
+now = time.perf_counter  # the clock of `execution_time` (one name: tests freeze it)
 
 
 def outcome(
@@ -200,9 +198,9 @@ def outcome(
     if forced:
         result = replace(result, reward=0.0, failures=result.failures + forced)
     elapsed = now() - started + simulated_latency_s
+    if _plain(result):
+        return RunOutcome(grader, result, _plain_body(grader, result.reward, elapsed, profile), ())
     body = orjson.dumps(assemble(grader, result, elapsed, profile))
-    if not result.failures:
-        return RunOutcome(grader, result, body, ())
     keys = _keys(profile)
     unreported = tuple(f for f in result.failures if f.details and DETAIL_KEY[f.flag] not in keys)
     return RunOutcome(grader, result, body, unreported)
@@ -246,6 +244,50 @@ def validate(request: ValidateGraderRequest, runtime: Runtime) -> bytes:
     """The validate answer (the library's `validate` and compiled graders give the same bytes)."""
     grader = validation.with_names(request.grader, runtime.new_name)
     return orjson.dumps({"grader": validation.to_wire(grader)})
+
+
+def _plain(result: GradeResult) -> bool:
+    """A reward and nothing else: no flag, no sub-reward, no model call (most answers)."""
+    return not (
+        result.failures
+        or result.sub_rewards
+        or result.usage_per_model
+        or result.token_usage is not None
+        or result.sampled_model_name is not None
+    )
+
+
+# `assemble`'s body for a plain result, as orjson writes it, around the four values that vary.
+_PLAIN_PARTS = {
+    profile: (
+        b'{"reward":',
+        b',"metadata":{"name":',
+        b',"type":',
+        b',"errors":' + orjson.dumps(errors_object((), keys)) + b',"execution_time":',
+        b',"scores":{},"token_usage":null,"sampled_model_name":null},"sub_rewards":{},'
+        b'"model_grader_token_usage_per_model":{}}',
+    )
+    for profile, keys in (("real", ERROR_KEYS), ("spec", SPEC_ERROR_KEYS))
+}
+
+
+def _plain_body(grader: Grader, reward: float, elapsed: float, profile: Profile) -> bytes:
+    """`orjson.dumps(assemble(...))` of a plain result, without building its dicts."""
+    dumps = orjson.dumps
+    start, name, kind, errors, end = _PLAIN_PARTS[profile]
+    return b"".join(
+        (
+            start,
+            dumps(float(reward)),
+            name,
+            dumps(grader.name),
+            kind,
+            dumps(grader.type),
+            errors,
+            dumps(float(elapsed)),
+            end,
+        )
+    )
 
 
 def _keys(profile: Profile) -> tuple[str, ...]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -208,7 +207,7 @@ class EntrySpy:
 def entries() -> Iterator[tuple[tuple[TestClient, EntrySpy], tuple[TestClient, EntrySpy]]]:
     """(fast path app, FastAPI-routed app), each behind a spy; clock frozen for execution_time."""
     patch = pytest.MonkeyPatch()
-    patch.setattr(service, "time", SimpleNamespace(perf_counter=lambda: 0.0))
+    patch.setattr(service, "now", lambda: 0.0)
     sandbox = FixedSandbox()
     settings = {"seed": 7, "api_keys": [KEY], "max_body_bytes": MAX_BODY}
     fast = EntrySpy(create_app(Settings(**settings), sandbox=sandbox))

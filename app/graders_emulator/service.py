@@ -73,6 +73,10 @@ class CompiledGraders(Generic[_Value]):
             self.hits += 1
             return value
 
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
     def put(self, key: bytes, value: _Value) -> None:
         if self.size == 0:
             return

@@ -812,7 +812,9 @@ class Grader:
                 runtime.metrics,
             )
             result = await grade(grader, namespaces, context)
-        return service.outcome(grader, result, started, runtime.profile, forced, simulated_latency_s)
+        return service.outcome(
+            grader, result, started, runtime.profile, forced=forced, simulated_latency_s=simulated_latency_s
+        )
 
     def validated(self) -> bytes:
         """The `POST /validate` answer: the grader as received, missing names generated anew."""
@@ -997,7 +999,7 @@ def compiled_run(data: Any, runtime: service.Runtime, raw: bytes | None = None) 
     """
     key, compiled = _cached(data, runtime, raw, _RUN_FIELDS)
     if compiled is not None:
-        sample = data["model_sample"] if "model_sample" in data else None
+        sample = data.get("model_sample")
         if type(sample) is str:
             return RunRequest(compiled, sample, service.item_of_body(data))
     request = service.parse_run(data, runtime, raw)  # answers the 400 of whatever is wrong

@@ -184,7 +184,9 @@ async def run(
     namespaces = templating.namespaces(item_of(request), request.model_sample)
     check_namespaces(grader_templates(grader, "grader"), namespaces, runtime.bounds)
     result = await grade(grader, namespaces, context)
-    return outcome(grader, result, started, runtime.profile, forced, simulated_latency_s)
+    return outcome(
+        grader, result, started, runtime.profile, forced=forced, simulated_latency_s=simulated_latency_s
+    )
 
 
 now = time.perf_counter  # the clock of `execution_time` (one name: tests freeze it)
@@ -195,6 +197,7 @@ def outcome(
     result: GradeResult,
     started: float,
     profile: Profile,
+    *,
     forced: tuple[GradeFailure, ...] = (),
     simulated_latency_s: float = 0.0,
 ) -> RunOutcome:

@@ -152,6 +152,7 @@ GRADED = {
     "validate-python": Call(VALIDATE, {"grader": PYTHON}),
 }
 
+
 def _deep(levels: int) -> dict[str, Any]:
     value: Any = "bottom"
     for _ in range(levels):

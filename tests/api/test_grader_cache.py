@@ -47,7 +47,9 @@ def cache_metrics(http: TestClient) -> dict[str, float]:
 
 
 def run(http: TestClient, grader: Any, **body: Any) -> Any:
-    return http.post(RUN, json={"grader": grader, "model_sample": "a", "item": {"answer": "a"}, **body}, headers=AUTH)
+    return http.post(
+        RUN, json={"grader": grader, "model_sample": "a", "item": {"answer": "a"}, **body}, headers=AUTH
+    )
 
 
 def test_hits_and_misses_are_counted_and_answer_alike(http: TestClient) -> None:
@@ -92,7 +94,10 @@ def test_size_zero_keeps_nothing_and_answers_the_same(monkeypatch: pytest.Monkey
     with client(grader_cache_size=0, seed=3) as uncached, client(seed=3) as cached:
         for _ in range(3):
             for body in ({"model_sample": "a"}, {"model_sample": 5}, {"model_sample": "b", "item": [1]}):
-                a, b = run(uncached, {**EXACT, "name": None}, **body), run(cached, {**EXACT, "name": None}, **body)
+                a, b = (
+                    run(uncached, {**EXACT, "name": None}, **body),
+                    run(cached, {**EXACT, "name": None}, **body),
+                )
                 assert (a.status_code, a.content) == (b.status_code, b.content)
         assert cache_metrics(uncached)["entries"] == 0
         assert cache_metrics(cached)["entries"] == 1
@@ -102,7 +107,9 @@ def test_an_unnamed_grader_gets_a_fresh_name_on_every_hit(http: TestClient) -> N
     unnamed = {key: value for key, value in EXACT.items() if key != "name"}
     names = [run(http, unnamed).json()["metadata"]["name"] for _ in range(3)]
     assert all(NAME.fullmatch(name) for name in names) and len(set(names)) == 3
-    validated = [http.post(VALIDATE, json={"grader": unnamed}, headers=AUTH).json()["grader"] for _ in range(2)]
+    validated = [
+        http.post(VALIDATE, json={"grader": unnamed}, headers=AUTH).json()["grader"] for _ in range(2)
+    ]
     assert validated[0]["name"] != validated[1]["name"]
     assert cache_metrics(http)["hits_total"] == 4
 
@@ -121,7 +128,9 @@ def test_strict_mode_still_refuses_unknown_fields_on_a_hit() -> None:
             "code": "unknown_parameter",
         }
         # model_sample of the wrong type is the schema's 400, before the unknown field (as uncached)
-        assert run(strict, EXACT, pass_threshold=0.5, model_sample=5).json()["error"]["param"] == "model_sample"
+        assert (
+            run(strict, EXACT, pass_threshold=0.5, model_sample=5).json()["error"]["param"] == "model_sample"
+        )
         # an unknown key inside the grader: never compiled, refused every time
         assert run(strict, {**EXACT, "extra_key": 1}).json()["error"]["param"] == "grader.extra_key"
         assert run(strict, {**EXACT, "extra_key": 1}).json()["error"]["param"] == "grader.extra_key"
@@ -132,7 +141,9 @@ def test_legacy_reference_answer_on_a_hit() -> None:
     grader = {**EXACT, "reference": "{{item.reference_answer}}"}
     with client() as http:
         answers = [
-            http.post(RUN, json={"grader": grader, "model_sample": "x", "reference_answer": "x"}, headers=AUTH)
+            http.post(
+                RUN, json={"grader": grader, "model_sample": "x", "reference_answer": "x"}, headers=AUTH
+            )
             for _ in range(2)
         ]
         assert [a.json()["reward"] for a in answers] == [1.0, 1.0]

@@ -752,7 +752,7 @@ class Grader:
         self._caller_scorer = None if self._waits else _inline_scorer(model, runtime, off_loop=True)
         # Every template of the grader with its parameter: what the rendered-size bound measures.
         self._templates = tuple(grader_templates(model, "grader"))
-        self._references = sum(len(tuple(templating.variables(t))) for _, t in self._templates)
+        self._size_plan = service.size_plan(self._templates)
         # For these templates `{"output_text": sample}` is the whole sample namespace they can see.
         self._text_only = templating.reads_only_output_text(t for _, t in self._templates)
         # The server's answer of a string_check, trace included, without a coroutine or a context.
@@ -796,7 +796,7 @@ class Grader:
         started = service.now()
         grader = validation.with_names(self._model, runtime.new_name)
         namespaces = templating.namespaces(item, model_sample)
-        service.check_namespaces(self._templates, namespaces, runtime.bounds, body_bytes, self._references)
+        service.check_namespaces(self._templates, namespaces, runtime.bounds, body_bytes, self._size_plan)
         traced = self._traced
         if traced is not None:
             try:
@@ -891,7 +891,7 @@ class Grader:
     def _check(self, namespaces: dict[str, Any]) -> None:
         """The sample bounds of `POST /run` (its 400 as a GraderError)."""
         try:
-            service.check_namespaces(self._templates, namespaces, self._runtime.bounds)
+            service.check_namespaces(self._templates, namespaces, self._runtime.bounds, plan=self._size_plan)
         except ApiError as exc:
             raise GraderError.from_api_error(exc) from None
 

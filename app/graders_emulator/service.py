@@ -217,6 +217,33 @@ def outcome(
 # `1e15` is written 1000000000000000.0; strings and structure never do), plus a constant.
 _RENDERED_PER_BODY_BYTE = 8
 _RENDERED_SLACK = 256
+_NULL_SIZE = 4  # what a null value renders as: an upper bound of a missing one (0)
+
+
+class SizePlan(NamedTuple):
+    """What the rendered size of a grader's templates is made of, when every variable is one key
+    deep (`{{item.answer}}`): the literal characters, and each variable's namespace, key and count."""
+
+    literal: int
+    references: int
+    variables: tuple[tuple[str, str, int], ...] | None  # None: a deeper path, measured by the walk
+
+
+def size_plan(templates: Iterable[tuple[str, str]]) -> SizePlan:
+    literal, counts = 0, dict[tuple[str, str], int]()
+    simple = True
+    for _, template in templates:
+        for piece in templating.parse(template):
+            if isinstance(piece, str):
+                literal += len(piece)
+            elif len(piece.path) == 1 and isinstance(piece.path[0], str):
+                key = (piece.namespace, piece.path[0])
+                counts[key] = counts.get(key, 0) + 1
+            else:
+                simple = False
+                counts[(piece.namespace, "")] = counts.get((piece.namespace, ""), 0) + 1
+    variables = tuple((ns, key, count) for (ns, key), count in counts.items()) if simple else None
+    return SizePlan(literal, sum(counts.values()), variables)
 
 
 def check_namespaces(
@@ -224,27 +251,44 @@ def check_namespaces(
     namespaces: dict[str, Any],
     limits: RequestBounds,
     body_bytes: int | None = None,
-    references: int | None = None,
+    plan: SizePlan | None = None,
 ) -> None:
     """The bounds that depend on the sample: its JSON's depth, the size of the rendered templates.
 
-    `body_bytes`: the size of the JSON body both namespaces were parsed from, when they were, and
-    `references` the number of variables in the templates: together they bound the rendered size
-    (each value is at most ~8 characters per body byte), which settles it without a walk for all
-    but huge or amplifying requests.
+    With the grader's `plan`, the rendered size is settled without walking the templates when it
+    plainly fits: from `body_bytes`, the size of the JSON body both namespaces were parsed from
+    (each value is at most ~8 characters per body byte), or from the lengths of one-key-deep
+    string values. Only an amplifying or huge request pays for the walk (`bounds.check_rendered`).
     """
     output_json = namespaces["sample"].get("output_json")
     if output_json is not None:
         check_depth(output_json, limits, "model_sample (as JSON)", "model_sample")
-    if (
-        body_bytes is not None
-        and references is not None
-        # the templates' literal text is in the body too: at most body_bytes characters in all
-        and body_bytes + references * (_RENDERED_PER_BODY_BYTE * body_bytes + _RENDERED_SLACK)
-        <= limits.max_rendered_chars
-    ):
+    if plan is not None and _plainly_fits(plan, namespaces, limits.max_rendered_chars, body_bytes):
         return
     check_rendered(iter(templates), namespaces, limits)
+
+
+def _plainly_fits(plan: SizePlan, namespaces: dict[str, Any], limit: int, body_bytes: int | None) -> bool:
+    if body_bytes is not None:
+        # the templates' literal text is in the body too: at most body_bytes characters in all
+        per_value = _RENDERED_PER_BODY_BYTE * body_bytes + _RENDERED_SLACK
+        if body_bytes + plan.references * per_value <= limit:
+            return True
+    if plan.variables is None:
+        return False
+    total = plan.literal
+    for namespace, key, count in plan.variables:
+        values = namespaces.get(namespace)
+        if type(values) is not dict:
+            return False
+        value = values.get(key)
+        if type(value) is str:
+            total += count * len(value)
+        elif value is None:
+            total += count * _NULL_SIZE
+        else:
+            return False
+    return total <= limit
 
 
 def validate(request: ValidateGraderRequest, runtime: Runtime) -> bytes:

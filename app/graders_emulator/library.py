@@ -1021,6 +1021,20 @@ def compiled_validate(data: Any, runtime: service.Runtime, raw: bytes | None = N
     return compiled
 
 
+def _key(data: Any, raw: bytes | None) -> bytes | None:
+    """The grader's JSON, when the body's grader may be kept (None: compiled for this request only)."""
+    if raw is None or type(data) is not dict:  # only text from the wire: its JSON round-trips exactly
+        return None
+    grader = data.get("grader")
+    if type(grader) is not dict:
+        return None
+    try:
+        key = orjson.dumps(grader)
+    except (TypeError, orjson.JSONEncodeError):  # integers beyond 64 bits: never cached
+        return None
+    return key if len(key) <= service.MAX_CACHED_GRADER_BYTES else None
+
+
 def _cached(
     data: Any, runtime: service.Runtime, raw: bytes | None, fields: frozenset[str]
 ) -> tuple[bytes | None, Grader | None]:
@@ -1031,14 +1045,8 @@ def _cached(
     as in `parse_run`. A field pydantic would refuse, or strict mode's unknown key, is left to the
     full parse (None returned), which answers its 400 exactly as without the cache.
     """
-    if raw is None or type(data) is not dict:  # only text from the wire: its JSON round-trips exactly
-        return None, None
-    grader = data.get("grader")
-    if type(grader) is not dict:
-        return None, None
-    try:
-        key = orjson.dumps(grader)
-    except (TypeError, orjson.JSONEncodeError):  # integers beyond 64 bits: never cached
+    key = _key(data, raw)
+    if key is None:
         return None, None
     compiled = runtime.graders.get(key)
     if compiled is None or compiled._runtime is not runtime:

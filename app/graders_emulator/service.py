@@ -44,6 +44,10 @@ Profile = Literal["real", "spec"]
 _Request = TypeVar("_Request", bound=WireModel)
 _Value = TypeVar("_Value")
 DEFAULT_GRADER_CACHE = 256  # Settings.grader_cache_size repeats it
+# Graders whose JSON is larger are compiled per request, never kept: so the cache holds at most
+# ~2 x this per entry (the key and the parsed grader), 16 MB at the default size, and a large grader
+# (a long python source) costs little to parse next to grading it.
+MAX_CACHED_GRADER_BYTES = 32 * 1024
 
 
 class CompiledGraders(Generic[_Value]):

@@ -148,3 +148,9 @@ def test_legacy_reference_answer_on_a_hit() -> None:
         ]
         assert [a.json()["reward"] for a in answers] == [1.0, 1.0]
         assert cache_metrics(http)["hits_total"] == 1
+
+
+def test_a_large_grader_is_compiled_per_request_and_never_kept(http: TestClient) -> None:
+    large = {**EXACT, "reference": "{{item.answer}}" + "#" * 40_000}  # 40 kB of JSON: over 32 KiB
+    assert [run(http, large).json()["reward"] for _ in range(2)] == [0.0, 0.0]
+    assert cache_metrics(http) == {"entries": 0, "entries_limit": 256, "hits_total": 0, "misses_total": 0}

@@ -1046,7 +1046,7 @@ def _cached(
     full parse (None returned), which answers its 400 exactly as without the cache.
     """
     key = _key(data, raw)
-    if key is None:
+    if key is None or raw is None:  # (a key is only made from a raw body)
         return None, None
     compiled = runtime.graders.get(key)
     if compiled is None or compiled._runtime is not runtime:

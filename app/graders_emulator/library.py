@@ -1,7 +1,10 @@
 """The library face: OpenAI's grading semantics without a server (run, validate, Grader, Result, Sandbox).
 
-Everything here goes through the same `service` functions as `POST /run` and `/validate`, so a body
-from `run()` is the body the server answers. The async work (the python sandbox pool, model clients)
+The server's `POST /run` and `/validate` are built on this face: `compiled_run` / `compiled_validate`
+parse a body and compile its grader once per distinct grader JSON (the runtime's LRU), and
+`Grader.arun` grades a sample and answers its body, with the sample bounds of `service` that every
+other grading entry here (`grade`, `grade_many`, ...) applies too. So a body from `run()` is the body
+the server answers. The async work (the python sandbox pool, model clients)
 lives on one private event loop in a daemon thread, the *portal*: sync calls block on it, async calls
 await it from the caller's loop, and the pools it owns are closed at interpreter exit.
 """
@@ -24,6 +27,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 import orjson
 
 from graders_emulator import service, templating, validation
+from graders_emulator.bounds import check_depth, openers_at_most
 from graders_emulator.errors import JSON_PARSE_MESSAGE, ApiError
 from graders_emulator.grading import string_check, text_similarity
 from graders_emulator.grading.context import (
@@ -48,11 +52,12 @@ from graders_emulator.schemas.graders import (
     StringCheckGrader,
     TextSimilarityGrader,
 )
-from graders_emulator.schemas.requests import ValidateGraderRequest
+from graders_emulator.schemas.requests import RunGraderRequest, ValidateGraderRequest
 from graders_emulator.settings import Settings
 
 if TYPE_CHECKING:
     from graders_emulator.emulation.state import EmulationState
+    from graders_emulator.grading.result import GradeFailure
     from graders_emulator.schemas.graders import Grader as WireGrader
 
 T = TypeVar("T")
@@ -508,10 +513,10 @@ class _Engine:
 
     async def run_body(self, body: dict[str, Any]) -> bytes:
         try:
-            request = service.parse_run(body, self.runtime)
+            request = compiled_run(body, self.runtime)
+            outcome = await request.grader.arun(request.model_sample, request.item, models=self.models())
         except ApiError as exc:
             raise GraderError.from_api_error(exc) from None
-        outcome = await service.run(request, self.runtime, self.models())
         return outcome.body
 
     def parse_grader(self, grader: Any) -> WireGrader:
@@ -651,8 +656,11 @@ def run(grader: GraderSpec, model_sample: str, item: Any = None, **options: Any)
 def validate(grader: GraderSpec, **options: Any) -> dict[str, Any]:
     """Validate a grader: the exact body `POST /v1/fine_tuning/alpha/graders/validate` answers."""
     engine = _engine(options)
-    request = ValidateGraderRequest(grader=engine.parse_grader(_grader_json(grader)))
-    return orjson.loads(service.validate(request, engine.runtime))  # type: ignore[no-any-return]
+    try:
+        compiled = compiled_validate({"grader": _grader_json(grader)}, engine.runtime)
+    except ApiError as exc:
+        raise GraderError.from_api_error(exc) from None
+    return orjson.loads(compiled.validated())  # type: ignore[no-any-return]
 
 
 class Grader:
@@ -703,8 +711,19 @@ class Grader:
                 model = service.parse_validate({"grader": _grader_json(grader)}, runtime).grader
             except ApiError as exc:
                 raise GraderError.from_api_error(exc) from None
+        return cls._compile(model, runtime, models, concurrency)
+
+    @classmethod
+    def _compile(
+        cls,
+        model: WireGrader,
+        runtime: service.Runtime,
+        models: Callable[[], ModelClient] | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+    ) -> Grader:
+        """A bound Grader of a checked wire grader (`models=None`: every call passes its own client)."""
         self = cls.__new__(cls)
-        self._setup(model, runtime, models, concurrency)
+        self._setup(model, runtime, models or _no_models, concurrency)
         self._engine = None
         return self
 
@@ -731,11 +750,21 @@ class Grader:
         # and meteor go the general way, off the loop) or in a sync caller's own thread (all of them).
         self._loop_scorer = None if self._waits else _inline_scorer(model, runtime, off_loop=False)
         self._caller_scorer = None if self._waits else _inline_scorer(model, runtime, off_loop=True)
+        # Every template of the grader with its parameter: what the rendered-size bound measures.
+        self._templates = tuple(grader_templates(model, "grader"))
+        self._size_plan = service.size_plan(self._templates)
         # For these templates `{"output_text": sample}` is the whole sample namespace they can see.
-        self._text_only = templating.reads_only_output_text(t for _, t in grader_templates(model, "grader"))
+        self._text_only = templating.reads_only_output_text(t for _, t in self._templates)
+        # The server's answer of a string_check, trace included, without a coroutine or a context.
+        self._traced = string_check.traced(model) if isinstance(model, StringCheckGrader) else None
 
     def __repr__(self) -> str:
         return f"Grader(type={self.type!r}, name={self.name!r})"
+
+    @property
+    def model(self) -> WireGrader:
+        """The parsed wire grader (unnamed parts left unnamed: each grading names them anew)."""
+        return self._model
 
     @property
     def settings(self) -> Settings:
@@ -744,6 +773,54 @@ class Grader:
                 "a bound Grader has no Settings of its own: it grades with its caller's Runtime"
             )
         return self._engine.settings
+
+    async def arun(
+        self,
+        model_sample: str,
+        item: Any = None,
+        *,
+        models: ModelClient | None = None,
+        forced: tuple[GradeFailure, ...] = (),
+        simulated_latency_s: float = 0.0,
+        body_bytes: int | None = None,
+    ) -> service.RunOutcome:
+        """Grade one checked sample as `POST /run` does: its answer body and what produced it.
+
+        On the caller's loop (the server's, or the portal for `run()`); raises the ApiError of a
+        sample over the request bounds. `models`: this request's model client (else one of
+        `models()`); `forced` flags and `simulated_latency_s` come from the emulation;
+        `body_bytes`, the size of the JSON body the sample and item came from, lets the rendered-size
+        bound be settled without walking the templates (`service.check_namespaces`).
+        """
+        runtime = self._runtime
+        started = service.now()
+        grader = validation.with_names(self._model, runtime.new_name)
+        namespaces = templating.namespaces(item, model_sample)
+        service.check_namespaces(self._templates, namespaces, runtime.bounds, body_bytes, self._size_plan)
+        traced = self._traced
+        if traced is not None:
+            try:
+                result = traced(namespaces)
+            except templating.MissingVariable as exc:  # dispatch's own answer to it
+                result = GradeResult.failed("invalid_variable_error", str(exc))
+        else:
+            context = GradingContext(
+                runtime.sandbox,
+                models if models is not None else self._models(),
+                runtime.embedder,
+                runtime.model_aliases,
+                runtime.metrics,
+            )
+            result = await grade(grader, namespaces, context)
+        return service.outcome(
+            grader, result, started, runtime.profile, forced=forced, simulated_latency_s=simulated_latency_s
+        )
+
+    def validated(self) -> bytes:
+        """The `POST /validate` answer: the grader as received, missing names generated anew."""
+        named = validation.with_names(self._model, self._runtime.new_name)
+        wire = self.wire if named is self._model else validation.to_wire(named)
+        return orjson.dumps({"grader": wire})
 
     def grade(self, sample: Sample, item: Any = None) -> Result:
         if self._engine is not None and self._caller_scorer is not None:
@@ -807,8 +884,16 @@ class Grader:
             runner, self._models(), runtime.embedder, runtime.model_aliases, runtime.metrics
         )
         namespaces = {"item": {} if item is None else item, "sample": sample_namespace}
+        self._check(namespaces)
         result = await grade(grader, namespaces, context)
         return _result(self._grading, grader.name or "", result, time.perf_counter() - started)
+
+    def _check(self, namespaces: dict[str, Any]) -> None:
+        """The sample bounds of `POST /run` (its 400 as a GraderError)."""
+        try:
+            service.check_namespaces(self._templates, namespaces, self._runtime.bounds, plan=self._size_plan)
+        except ApiError as exc:
+            raise GraderError.from_api_error(exc) from None
 
     async def _grade_many(self, rows: list[tuple[Sample, Any]]) -> list[Result]:
         if self._loop_scorer is not None:
@@ -846,7 +931,9 @@ class Grader:
         """
         results: list[Result] = []
         append = results.append
-        text_only, grading, clock = self._text_only, self._grading, time.perf_counter
+        text_only, grading, clock, check = self._text_only, self._grading, time.perf_counter, self._check
+        # A text with at most this many brackets cannot hold JSON nested deeper than the bound.
+        openers = self._runtime.bounds.max_json_depth
         fixed_name, new_name = self._model.name, self._runtime.new_name
         # The scorers keep nothing of the namespaces they read: one pair of dicts serves every row.
         text_namespace: dict[str, Any] = {}
@@ -856,13 +943,14 @@ class Grader:
         for sample, item in rows:
             if type(sample) is not str:
                 namespaces["sample"] = _sample_namespace(sample)
-            elif text_only:
+            elif text_only and sample.count("{") + sample.count("[") <= openers:
                 text_namespace["output_text"] = sample
                 namespaces["sample"] = text_namespace
-            else:
+            else:  # its JSON is parsed: for templates that read it, or for the depth bound
                 namespaces["sample"] = templating.sample_namespace(sample)
             checked = item if type(item) is dict and _round_trips(item) else _json_item(item)
             namespaces["item"] = {} if checked is None else checked
+            check(namespaces)
             try:
                 reward = score(namespaces)
             except templating.MissingVariable as exc:  # dispatch's own answer to it
@@ -882,6 +970,93 @@ class Grader:
 
 
 _Scorer = Callable[[Mapping[str, Any]], float | None]
+
+
+def _no_models() -> ModelClient:
+    raise RuntimeError("this Grader was compiled for requests that bring their own model client")
+
+
+# --- the server's requests: a body parsed and its grader compiled once per distinct grader JSON ----
+
+_RUN_FIELDS = frozenset(RunGraderRequest.model_fields)
+_VALIDATE_FIELDS = frozenset(ValidateGraderRequest.model_fields)
+
+
+class RunRequest(NamedTuple):
+    """A checked run body: its compiled grader, the sample and the item (`reference_answer` applied)."""
+
+    grader: Grader
+    model_sample: str
+    item: Any
+
+
+def compiled_run(data: Any, runtime: service.Runtime, raw: bytes | None = None) -> RunRequest:
+    """A run body checked as `service.parse_run` checks it (the same 400s), its grader compiled.
+
+    With `raw`, the JSON text `data` was parsed from, the compiled grader is kept in the runtime's
+    LRU under the grader's JSON: a later body with the same grader skips its schema validation,
+    checks and compilation, and only the rest of the body is checked.
+    """
+    key, compiled = _cached(data, runtime, raw, _RUN_FIELDS)
+    if compiled is not None:
+        sample = data.get("model_sample")
+        if type(sample) is str:
+            return RunRequest(compiled, sample, service.item_of_body(data))
+    request = service.parse_run(data, runtime, raw)  # answers the 400 of whatever is wrong
+    if compiled is None:
+        compiled = Grader._compile(request.grader, runtime)
+        if key is not None:
+            runtime.graders.put(key, compiled)
+    return RunRequest(compiled, request.model_sample, service.item_of(request))
+
+
+def compiled_validate(data: Any, runtime: service.Runtime, raw: bytes | None = None) -> Grader:
+    """A validate body checked as `service.parse_validate` checks it, its grader compiled (cached)."""
+    key, compiled = _cached(data, runtime, raw, _VALIDATE_FIELDS)
+    if compiled is not None:
+        return compiled
+    compiled = Grader._compile(service.parse_validate(data, runtime, raw).grader, runtime)
+    if key is not None:
+        runtime.graders.put(key, compiled)
+    return compiled
+
+
+def _key(data: Any, raw: bytes | None) -> bytes | None:
+    """The grader's JSON, when the body's grader may be kept (None: compiled for this request only)."""
+    if raw is None or type(data) is not dict:  # only text from the wire: its JSON round-trips exactly
+        return None
+    grader = data.get("grader")
+    if type(grader) is not dict:
+        return None
+    try:
+        key = orjson.dumps(grader)
+    except (TypeError, orjson.JSONEncodeError):  # integers beyond 64 bits: never cached
+        return None
+    return key if len(key) <= service.MAX_CACHED_GRADER_BYTES else None
+
+
+def _cached(
+    data: Any, runtime: service.Runtime, raw: bytes | None, fields: frozenset[str]
+) -> tuple[bytes | None, Grader | None]:
+    """The body's cache key (None: not cacheable) and its compiled grader when the rest checks out.
+
+    Only what parsing checks beyond the grader is checked again: a valid grader passes its own
+    checks again (they depend on its JSON and the runtime only), so the body's depth comes first,
+    as in `parse_run`. A field pydantic would refuse, or strict mode's unknown key, is left to the
+    full parse (None returned), which answers its 400 exactly as without the cache.
+    """
+    key = _key(data, raw)
+    if key is None or raw is None:  # (a key is only made from a raw body)
+        return None, None
+    compiled = runtime.graders.get(key)
+    if compiled is None or compiled._runtime is not runtime:
+        return key, None
+    bounds = runtime.bounds
+    if not openers_at_most(raw, bounds.max_json_depth):  # check_body's depth (its counts: the grader's)
+        check_depth(data, bounds)
+    if runtime.strict and not fields.issuperset(data):
+        return key, None
+    return key, compiled
 
 
 def _inline_scorer(grader: WireGrader, runtime: service.Runtime, *, off_loop: bool) -> _Scorer | None:

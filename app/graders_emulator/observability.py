@@ -11,7 +11,9 @@ Metrics (a registry per app, so that several apps in one process never share cou
   dropped connection, a client that went away);
 - `graders_emulator_request_duration_seconds{path, grader_type}`: a latency histogram;
 - `graders_emulator_sandbox_workers`, `..._sandbox_workers_warm` and `graders_emulator_sandbox_info`
-  (mode and protections), read from `app.state.sandbox.protections()` at scrape time.
+  (mode and protections), read from `app.state.sandbox.protections()` at scrape time;
+- `graders_emulator_grader_cache_entries` (and `..._entries_limit`), `..._grader_cache_hits_total`
+  and `..._grader_cache_misses_total`: the compiled graders run and validate keep (`service.CompiledGraders`).
 
 `path` is the route (`/v1/fine_tuning/alpha/graders/run`, `/healthz`, ...; session base URLs count
 as their `/v1` route, the control plane as `/_emulator`, anything else as `other`), so label sets
@@ -136,6 +138,37 @@ class SandboxCollector(Collector):
         yield InfoMetricFamily("graders_emulator_sandbox", "Sandbox mode and active protections.", value=info)
 
 
+class GraderCacheCollector(Collector):
+    """The compiled-grader LRU of the app's runtime: its size next to its bound, hits and misses."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+
+    def collect(self) -> Iterator[Metric]:
+        runtime = getattr(self.app.state, "runtime", None)
+        if runtime is None:
+            return
+        cache = runtime.graders
+        yield GaugeMetricFamily(
+            "graders_emulator_grader_cache_entries", "Compiled graders kept for run and validate.", len(cache)
+        )
+        yield GaugeMetricFamily(
+            "graders_emulator_grader_cache_entries_limit",
+            "Compiled graders kept at most (setting grader_cache_size).",
+            cache.size,
+        )
+        yield CounterMetricFamily(
+            "graders_emulator_grader_cache_hits",
+            "Requests whose grader was found compiled.",
+            value=cache.hits,
+        )
+        yield CounterMetricFamily(
+            "graders_emulator_grader_cache_misses",
+            "Requests whose grader was compiled (or was invalid).",
+            value=cache.misses,
+        )
+
+
 class RequestObserver:
     """Counts and times one finished HTTP request; logs it at debug level with its request id."""
 
@@ -175,6 +208,7 @@ def install_observability(app: FastAPI) -> RequestObserver:
     registry.register(metrics)
     registry.register(SandboxCollector(app))
     registry.register(StateCollector(app))
+    registry.register(GraderCacheCollector(app))
     app.state.metrics_registry = registry
 
     async def metrics_endpoint(request: Request) -> Response:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from graders_emulator.bounds import RequestBounds
 from graders_emulator.grading.context import Embedder, MetricRunner, SandboxRunner
 from graders_emulator.grading.model_names import DEFAULT_ALIASES
-from graders_emulator.service import Runtime
+from graders_emulator.service import CompiledGraders, Runtime
 from graders_emulator.settings import Settings
 from graders_emulator.validation import NameGenerator
 
@@ -64,4 +64,5 @@ def build_runtime(settings: Settings, sandbox: SandboxRunner, metrics: MetricRun
             max_sub_graders=settings.max_sub_graders,
         ),
         metrics=metrics,
+        graders=CompiledGraders(settings.grader_cache_size),
     )

@@ -115,6 +115,12 @@ class Settings(BaseSettings):
     )
     max_model_messages: int = Field(1000, description="Messages (and content parts) per model grader.")
     max_sub_graders: int = Field(64, description="Sub-graders of a multi grader.")
+    grader_cache_size: int = Field(
+        256,
+        ge=0,
+        description="Compiled graders run and validate keep (least recently used out), keyed by the "
+        "grader's JSON: a request with a known grader skips its validation and compilation; 0: none.",
+    )
     metric_timeout_s: float = Field(10.0, description="text_similarity deadline; over it: other_error.")
     metric_workers: int = Field(1, description="Killable processes for large text_similarity inputs.")
     rule_regex_timeout_s: float = Field(0.05, description="Matching time of one rule regex; over: a miss.")

@@ -7,13 +7,15 @@ status, the body bytes and the headers (apart from the request id and processing
 A spy around each app checks which entry answered: Starlette's router leaves the endpoint in the
 scope, the fast path never routes. `execution_time` is made deterministic by a frozen clock in the
 service, names by the same seed; the python sandbox is a fake (the entries are under test, not it).
+
+Every case runs twice: cold (no compiled grader kept) and warm (its grader compiled by a valid request
+first, so that the case is a cache hit wherever its grader is valid): both rounds must answer alike.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -150,6 +152,14 @@ GRADED = {
     "validate-python": Call(VALIDATE, {"grader": PYTHON}),
 }
 
+
+def _deep(levels: int) -> dict[str, Any]:
+    value: Any = "bottom"
+    for _ in range(levels):
+        value = [value]
+    return {"deep": value}
+
+
 TOO_LONG_SOURCE = "def grade(sample, item):\n    return 1.0\n" + "#" * (256 * 1024)
 REFUSED = {
     "bad-json": Call(RUN, content=b'{"grader": ', status=400),
@@ -181,6 +191,14 @@ REFUSED = {
         headers=(("authorization", "Bearer sk-wrong-0000"), ("content-type", "application/json")),
         status=401,
     ),
+    "model_sample-as-JSON-too-deep": Call(RUN, run_body(EXACT, sample="[" * 70 + "]" * 70), status=400),
+    "item-too-deep": Call(RUN, run_body(EXACT, item={"answer": "a"} | _deep(70)), status=400),
+    "item-too-deep-and-model_sample-wrong": Call(RUN, run_body(EXACT, sample=5, item=_deep(70)), status=400),
+    "rendered-over-the-bound": Call(
+        RUN,
+        run_body({**EXACT, "reference": "{{item.answer}}" * 60}, item={"answer": "x" * 40_000}),
+        status=400,
+    ),
     "413-by-length": Call(RUN, content=b"[" + b" " * MAX_BODY + b"]", status=413),
     "413-streamed": Call(RUN, content=b"[" + b" " * MAX_BODY + b"]", chunked=True, status=413),
 }
@@ -208,7 +226,7 @@ class EntrySpy:
 def entries() -> Iterator[tuple[tuple[TestClient, EntrySpy], tuple[TestClient, EntrySpy]]]:
     """(fast path app, FastAPI-routed app), each behind a spy; clock frozen for execution_time."""
     patch = pytest.MonkeyPatch()
-    patch.setattr(service, "time", SimpleNamespace(perf_counter=lambda: 0.0))
+    patch.setattr(service, "now", lambda: 0.0)
     sandbox = FixedSandbox()
     settings = {"seed": 7, "api_keys": [KEY], "max_body_bytes": MAX_BODY}
     fast = EntrySpy(create_app(Settings(**settings), sandbox=sandbox))
@@ -231,9 +249,40 @@ def both(entries: Any, call: Call) -> tuple[Any, Any]:
     return fast_answer, routed_answer
 
 
+def runtimes(entries: Any) -> list[Any]:
+    return [spy.app.state.runtime for (_, spy) in entries]
+
+
+def cold(entries: Any) -> None:
+    """No compiled grader kept; names generated from the seed's start (a warm round repeats them)."""
+    for runtime in runtimes(entries):
+        runtime.graders.clear()
+        runtime.new_name._random.seed(7)
+
+
+def warmed(entries: Any, call: Call) -> int:
+    """Compile the call's grader with a valid request (when it is valid); the hits so far."""
+    grader = call.json.get("grader") if isinstance(call.json, dict) else None
+    if isinstance(grader, dict):
+        primer = Call(RUN, run_body(grader), headers=tuple(JSON.items()))
+        both(entries, primer)
+        if call.path == VALIDATE:
+            both(entries, Call(VALIDATE, {"grader": grader}))
+    for runtime in runtimes(entries):
+        runtime.new_name._random.seed(7)
+    return sum(runtime.graders.hits for runtime in runtimes(entries))
+
+
+def same_answers(first: tuple[Any, Any], second: tuple[Any, Any]) -> None:
+    for a, b in zip(first, second, strict=True):
+        assert (a.status_code, a.content) == (b.status_code, b.content)
+        assert headers_of(a) == headers_of(b)
+
+
 @pytest.mark.parametrize("call", list(GRADED.values()), ids=list(GRADED))
 def test_graded_requests_are_byte_identical(entries: Any, call: Call) -> None:
     (_, fast_spy), (_, routed_spy) = entries
+    cold(entries)
     fast, routed = both(entries, call)
     assert fast_spy.routed[-1] is False, "the default app must answer from the fast path"
     assert routed_spy.routed[-1] is True, "the otel app must answer from FastAPI's route"
@@ -242,13 +291,37 @@ def test_graded_requests_are_byte_identical(entries: Any, call: Call) -> None:
     assert headers_of(fast) == headers_of(routed)
     if call.path == RUN:
         assert fast.json()["metadata"]["execution_time"] == 0.0  # the frozen clock reached the service
+    hits = warmed(entries, call)
+    warm = both(entries, call)
+    assert sum(runtime.graders.hits for runtime in runtimes(entries)) == hits + 2  # one per app
+    same_answers((fast, routed), warm)
 
 
 @pytest.mark.parametrize("call", list(REFUSED.values()), ids=list(REFUSED))
 def test_refused_requests_are_byte_identical(entries: Any, call: Call) -> None:
+    cold(entries)
     fast, routed = both(entries, call)
     assert fast.status_code == routed.status_code == call.status, (fast.text, routed.text)
     assert fast.content == routed.content
     assert headers_of(fast) == headers_of(routed)
     error = fast.json()["error"]
     assert set(error) == {"message", "type", "param", "code"}
+    warmed(entries, call)
+    same_answers((fast, routed), both(entries, call))
+
+
+def test_the_bounds_answers_on_a_hit(entries: Any) -> None:
+    """The sample bounds, on a compiled grader, answer OpenAI-style 400s naming the part at fault."""
+    warmed(entries, REFUSED["item-too-deep"])
+    expected = {
+        "item-too-deep": (None, "The JSON body is nested more than 64 levels deep"),
+        "item-too-deep-and-model_sample-wrong": (None, "The JSON body is nested more than 64 levels deep"),
+        "model_sample-as-JSON-too-deep": ("model_sample", "model_sample (as JSON) is nested more than 64"),
+        "rendered-over-the-bound": ("grader.reference", "Rendering the templates of this grader would"),
+    }
+    for name, (param, start) in expected.items():
+        fast, routed = both(entries, REFUSED[name])
+        error = fast.json()["error"]
+        assert (error["param"], error["code"]) == (param, "invalid_value"), name
+        assert error["message"].startswith(start), error["message"]
+        assert routed.content == fast.content

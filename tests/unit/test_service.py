@@ -200,3 +200,62 @@ def test_validate_generates_names_for_sub_graders() -> None:
     body = orjson.loads(validate(parse_validate({"grader": grader}, rt), rt))["grader"]
     assert body["name"].startswith("grader-") and body["graders"]["a"]["name"].startswith("grader-")
     assert list(body) == ["type", "name", "graders", "calculate_output"]
+
+
+# --- check_namespaces: its shortcuts never let through what the template walk refuses ---------------
+
+
+def _walk_refuses(templates: list[tuple[str, str]], namespaces: dict[str, Any], limits: Any) -> bool:
+    from graders_emulator.bounds import check_rendered
+    from graders_emulator.errors import BadRequest
+
+    try:
+        check_rendered(iter(templates), namespaces, limits)
+    except BadRequest:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("copies", [1, 2, 5, 9, 10, 11, 40])
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"answer": "x" * 10},
+        {"answer": "é" * 10},
+        {"answer": None},
+        {},
+        {"answer": 1e15},
+        {"answer": [1e15, 1e15]},
+        {"answer": {"deep": "y" * 9}},
+        ["not", "an", "object"],
+    ],
+)
+def test_check_namespaces_refuses_exactly_what_the_walk_refuses(copies: int, item: Any) -> None:
+    from graders_emulator import templating
+    from graders_emulator.bounds import RequestBounds
+    from graders_emulator.errors import BadRequest
+    from graders_emulator.service import check_namespaces, size_plan
+
+    limits = RequestBounds(max_body_bytes=50, max_rendered_ratio=2.0)  # 100 rendered characters
+    templates = [
+        ("grader.input", "{{sample.output_text}}"),
+        ("grader.reference", "ab{{item.answer}}" * copies),
+    ]
+    sample = "z" * 7
+    namespaces = templating.namespaces(item, sample)
+    body = orjson.dumps(
+        {
+            "grader": {"input": templates[0][1], "reference": templates[1][1]},
+            "model_sample": sample,
+            "item": item,
+        }
+    )
+    expected = _walk_refuses(templates, namespaces, limits)
+    for body_bytes in (None, len(body)):
+        try:
+            check_namespaces(templates, namespaces, limits, body_bytes, size_plan(templates))
+        except BadRequest:
+            refused = True
+        else:
+            refused = False
+        assert refused == expected, (copies, item, body_bytes)

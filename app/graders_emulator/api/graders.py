@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 from starlette.types import Scope
 
-from graders_emulator import service
+from graders_emulator import library, service
 from graders_emulator.api.deps import RuntimeDep
 from graders_emulator.http.answer import Answer, Handler
 from graders_emulator.http.answer_source import with_answer_source
@@ -70,18 +70,30 @@ async def _parsed(
 
 @with_answer_source  # record / replay: a recorded or upstream answer replaces grading when configured
 async def run(scope: Scope, body: bytes, runtime: service.Runtime) -> Answer:
-    """Grade one request: the answer's JSON body and extra headers."""
-    parsed = await _parsed(service.parse_run, scope, body, runtime)
+    """Grade one request: the answer's JSON body and extra headers.
+
+    The body's grader is compiled once per distinct grader JSON (`library.compiled_run`, the
+    runtime's LRU) and grades the sample as a library `Grader` does (`Grader.arun`).
+    """
+    request = await _parsed(library.compiled_run, scope, body, runtime)
+    grader = request.grader
     record = record_of(scope)
-    record.grader = parsed.grader  # for the metrics and the journal
+    record.grader = grader.model  # for the metrics and the journal
     emulation = record.emulation
     if record.models is None or emulation is None:
         raise RuntimeError("the emulation layer did not see this request")  # create_app always adds it
     decision = emulation.decision
-    work = service.run(parsed, runtime, record.models, decision.errors, decision.latency_ms / 1000)
+    work = grader.arun(
+        request.model_sample,
+        request.item,
+        models=record.models,
+        forced=decision.errors,
+        simulated_latency_s=decision.latency_ms / 1000,
+        body_bytes=len(body),
+    )
     receive = scope.get(RECEIVE_KEY)
     # string_check answers in microseconds: not worth a watcher task; everything else may take long.
-    if receive is None or parsed.grader.type == "string_check":
+    if receive is None or grader.type == "string_check":
         outcome = await work
     else:
         outcome = await cancel_on_disconnect(work, receive)
@@ -96,9 +108,9 @@ async def run(scope: Scope, body: bytes, runtime: service.Runtime) -> Answer:
 @with_answer_source
 async def validate(scope: Scope, body: bytes, runtime: service.Runtime) -> Answer:
     """Validate one grader: the answer's JSON body."""
-    parsed = await _parsed(service.parse_validate, scope, body, runtime)
-    record_of(scope).grader = parsed.grader
-    return Answer(service.validate(parsed, runtime))
+    grader = await _parsed(library.compiled_validate, scope, body, runtime)
+    record_of(scope).grader = grader.model
+    return Answer(grader.validated())
 
 
 # The routes below document the endpoints and are FastAPI's fallback: POSTs are served by

@@ -45,3 +45,21 @@ def scorer(grader: StringCheckGrader) -> Scorer:
         return 1.0 if passes(text_of(namespaces), reference_of(namespaces)) else 0.0
 
     return score
+
+
+def traced(grader: StringCheckGrader) -> Callable[[Mapping[str, Any]], GradeResult]:
+    """`grade` as a plain function, templates compiled once: the same result, trace included.
+
+    It raises MissingVariable where `grade` would (dispatch turns it into the flag).
+    """
+    text_of = templating.renderer(grader.input)
+    reference_of = templating.renderer(grader.reference)
+    passes = OPERATIONS[grader.operation]
+
+    def result(namespaces: Mapping[str, Any]) -> GradeResult:
+        text, reference = text_of(namespaces), reference_of(namespaces)
+        return GradeResult(
+            reward=1.0 if passes(text, reference) else 0.0, trace={"input": text, "reference": reference}
+        )
+
+    return result

@@ -40,7 +40,7 @@ CHUNKS_PER_JOB = 2  # outstanding chunks per worker: one running, one queued
 # Sandbox and model lines: a group of one grader holds up to this many lines per job, so that a python
 # group gives each sandbox worker one chunk of this size (one fork and one compile per chunk). A line's
 # `seconds` is its own time in the sandbox, so queueing behind a group is not charged to it.
-GROUP_LINES_PER_JOB = 128
+GROUP_LINES_PER_JOB = 256
 GROUPS_PER_JOB = 2  # groups in flight per job: one grading, one queued, while the file is read on
 HOLD_GROUPS = 4  # a pending line is sent, whatever its group's size, once this many groups' worth
 # of lines were read after it: a grader with few lines does not hold back the ordered output

@@ -121,19 +121,27 @@ class SandboxTimer:
         return outcomes
 
     def _note(self, job: PythonJob, outcome: PythonOutcome) -> None:
-        key = (str(job.sample.get("output_text", "")), orjson.dumps(job.item))
-        self._seconds.setdefault(key, []).append(outcome.elapsed_s)
+        key = _key(str(job.sample.get("output_text", "")), job.item)
+        if key is not None:
+            self._seconds.setdefault(key, []).append(outcome.elapsed_s)
 
     def take(self, sample: str, item: Any, jobs: int) -> float | None:
         """The sandbox seconds of one line's `jobs` python samples (None when they were not seen)."""
-        key = (sample, orjson.dumps({} if item is None else item))
-        noted = self._seconds.get(key)
+        key = _key(sample, {} if item is None else item)
+        noted = self._seconds.get(key) if key is not None else None
         if not noted:
             return None
         taken, noted[:jobs] = noted[:jobs], []
         if not noted:
             del self._seconds[key]
         return sum(taken)
+
+
+def _key(sample: str, item: Any) -> tuple[str, bytes] | None:
+    try:
+        return sample, orjson.dumps(item)
+    except TypeError:  # not JSON (not from a dataset line): timing only, never a reason to fail
+        return None
 
 
 class LineGrader:

@@ -229,3 +229,26 @@ def test_a_distinct_python_grader_per_line(tmp_path: Path) -> None:
     ]
     summary = json.loads(done.stdout)
     assert (summary["graded"], summary["bad_lines"], summary["flagged"]) == (300, 0, 0)
+
+
+def test_python_lines_of_one_grader_share_sandbox_children(tmp_path: Path) -> None:
+    """A module-level counter survives between the samples of one child (allowed within one caller,
+    CONTRACT §6): one child per line would give every line 1; batches give each child 1, 2, 3, ..."""
+    (tmp_path / "rules.yaml").write_text(RULES)
+    counter = {
+        "type": "python",
+        "name": "counter",
+        "source": "CALLS = [0]\ndef grade(sample, item):\n    CALLS[0] += 1\n    return CALLS[0] / 1000\n",
+    }
+    (tmp_path / "grader.json").write_text(json.dumps(counter))
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps({"model_sample": "x"}) + "\n" for _ in range(600)))
+    done = cli(tmp_path, data, "--grader", str(tmp_path / "grader.json"), "--jobs", "2")
+    assert done.returncode == 0, done.stderr[-2000:]
+    counts = [round(r["reward"] * 1000) for r in results(tmp_path)]
+    # Each child grades a consecutive run of lines, in order: the counts read 1, 2, ..., k, 1, 2, ...
+    assert all(
+        count == 1 or count == previous + 1 for previous, count in zip([0, *counts[:-1]], counts, strict=True)
+    )
+    children = counts.count(1)  # each child's first sample
+    assert 1 <= children <= 8, children  # 600 lines: a few batches, not 600 children

@@ -129,7 +129,7 @@ class SandboxTimer:
         """The sandbox seconds of one line's `jobs` python samples (None when they were not seen)."""
         key = _key(sample, {} if item is None else item)
         noted = self._seconds.get(key) if key is not None else None
-        if not noted:
+        if key is None or not noted:
             return None
         taken, noted[:jobs] = noted[:jobs], []
         if not noted:

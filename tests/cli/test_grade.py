@@ -195,8 +195,10 @@ def test_slowest_are_the_sleeping_lines(json_run: tuple[dict[str, Any], Any]) ->
     assert len(slowest) == 5
     # Leading, give or take one line that met a sandbox worker still forking its spare on a busy machine.
     assert set(SLOW_LINES) <= {s["line"] for s in slowest[:3]}
+    # A python line's seconds is its sample's time in the sandbox, which the zygote measures between the
+    # child's answers: the sleep of 1.5 s, give or take the few ms it takes to read an answer.
     assert all(
-        s["seconds"] >= 1.5 and s["grader_type"] == "python" for s in slowest if s["line"] in SLOW_LINES
+        s["seconds"] >= 1.45 and s["grader_type"] == "python" for s in slowest if s["line"] in SLOW_LINES
     )
     assert [s["seconds"] for s in slowest] == sorted((s["seconds"] for s in slowest), reverse=True)
 

@@ -1,4 +1,5 @@
-"""The offline subcommands `grade`, `validate` and `run`: parsers and handlers (all through graders_emulator.service).
+"""The offline subcommands `grade`, `validate` and `run`: parsers and handlers (parsed by
+graders_emulator.service, graded through the library face).
 
 Exit codes: 0 success; 1 the grader is invalid (its 400 envelope is printed) or, for `grade`, some
 dataset lines were bad (graded lines are still written); 2 a usage error.
@@ -17,6 +18,7 @@ import orjson
 
 from graders_emulator import service
 from graders_emulator.batch.engine import BatchOptions, run_batch
+from graders_emulator.batch.grading import LineResult
 from graders_emulator.batch.input import LineSource
 from graders_emulator.batch.report import render_text
 from graders_emulator.batch.worker import build_grader
@@ -139,16 +141,13 @@ async def _run_one(settings: Settings, body: dict[str, Any]) -> int:
     sandbox = build_sandbox(settings.model_copy(update={"python_workers": 1}))
     grader = build_grader(settings, LineSource(), keep_bodies=True, sandbox=sandbox)
     try:
-        request = service.parse_run(body, grader.runtime)
-        result = await grader.grade(1, request)
-    except ApiError as exc:
-        _print(exc.envelope())
-        return 1
+        prepared = grader.prepare_body(1, body)
+        result = prepared if isinstance(prepared, LineResult) else (await grader.grade_group([prepared]))[0]
     finally:
         await sandbox.close()
-    assert result.body is not None
+    assert result.body is not None  # the run response, or the 400 envelope of a bad body
     _print(result.body)
-    return 0
+    return 1 if result.bad else 0
 
 
 def grade(args: argparse.Namespace) -> int:

@@ -1,9 +1,13 @@
 """Batch grading of a JSONL dataset on every core: the engine of `graders-emulator grade`.
 
-Lines whose grader is deterministic (string_check, text_similarity, multi of those) go in chunks to
-a process pool of `jobs` workers; lines that wait on the python sandbox or a (canned) model stay
-in this process's event loop, where the sandbox pool runs `jobs` python workers at once. Every
-line goes through `graders_emulator.service`, exactly as a request to the server would.
+Every line is graded through the library face (`batch.grading`: one bound `Grader` per distinct
+grader, `agrade_many` over many lines). Lines whose grader is deterministic (string_check,
+text_similarity, multi of those) go in chunks to a process pool of `jobs` workers, each grading its
+chunk through the face. Lines that wait on the python sandbox or a (canned) model are grouped here by
+grader: a group is sent to `agrade_many` when it holds `GROUP_LINES_PER_JOB * jobs` lines, when its
+oldest line is `HOLD_GROUPS` groups behind the reading (so that the ordered output never holds back
+much), or at the end of the file. The face sends a python group's samples to the sandbox as one
+batch, which the pool splits into one chunk per worker: one child compiles the grader once per chunk.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import BinaryIO
 
 from tqdm import tqdm
 
-from graders_emulator.batch.grading import LineGrader, LineResult
+from graders_emulator.batch.grading import LineGrader, LineResult, PreparedLine
 from graders_emulator.batch.input import LineSource, count_lines, read_lines, route
 from graders_emulator.batch.output import OrderedWriter
 from graders_emulator.batch.summary import Summary
@@ -33,8 +37,13 @@ WARM_UP_SOURCE = "def grade(sample, item):\n    return 0.0\n"
 WARM_UP_TIMEOUT_S = 60.0
 CHUNK_LINES = 256  # per task sent to a pool worker: amortises the pickling round trip
 CHUNKS_PER_JOB = 2  # outstanding chunks per worker: one running, one queued
-WAITING_PER_JOB = 1  # sandbox/model lines in flight per job (= per sandbox worker): more would only
-# queue in the sandbox, and the wait would count in their `seconds`
+# Sandbox and model lines: a group of one grader holds up to this many lines per job, so that a python
+# group gives each sandbox worker one chunk of this size (one fork and one compile per chunk). A line's
+# `seconds` is its own time in the sandbox, so queueing behind a group is not charged to it.
+GROUP_LINES_PER_JOB = 256
+GROUPS_PER_JOB = 2  # groups in flight per job: one grading, one queued, while the file is read on
+HOLD_GROUPS = 4  # a pending line is sent, whatever its group's size, once this many groups' worth
+# of lines were read after it: a grader with few lines does not hold back the ordered output
 
 
 @dataclass(frozen=True)
@@ -119,7 +128,7 @@ def _process_pool(settings: Settings, options: BatchOptions, *, keep_bodies: boo
 
 
 class _Driver:
-    """Routes lines to the pool or the event loop, with bounded work in flight."""
+    """Routes lines to the pool or to groups graded here, with bounded work in flight."""
 
     def __init__(
         self,
@@ -139,8 +148,11 @@ class _Driver:
         self.warm_up_s = 0.0
         self.pool = pool
         self.finish = finish
-        self.waiting = asyncio.Semaphore(WAITING_PER_JOB * max(1, jobs))
-        self.chunks = asyncio.Semaphore(CHUNKS_PER_JOB * max(1, jobs))
+        self.group_lines = GROUP_LINES_PER_JOB * self.jobs
+        self.groups = asyncio.Semaphore(GROUPS_PER_JOB * self.jobs)
+        self.pending: dict[bytes, list[PreparedLine]] = {}  # by grader JSON, in reading order
+        self.oldest_pending = 0  # the line number of the oldest pending line (0: none)
+        self.chunks = asyncio.Semaphore(CHUNKS_PER_JOB * self.jobs)
         self.chunk: list[tuple[int, bytes]] = []
         self.tasks: set[asyncio.Future[None]] = set()
 
@@ -149,16 +161,40 @@ class _Driver:
         if where != "cpu" and not self.remote_all:
             if where == "sandbox":
                 await self._warm_up()
-            await self.waiting.acquire()
-            self._track(asyncio.ensure_future(self._grade_here(line, raw)), self.waiting)
-        elif self.pool is None:
-            self.finish(await self.grader.grade_raw(line, raw))
-            if self.tasks:
-                await asyncio.sleep(0)  # let sandbox replies in while this loop grinds
+            prepared = self.grader.prepare(line, raw)
+            if isinstance(prepared, LineResult):
+                self.finish(prepared)
+            else:
+                await self._hold(prepared)
         else:
             self.chunk.append((line, raw))
             if len(self.chunk) >= CHUNK_LINES:
                 await self._send_chunk()
+        if self.oldest_pending and line - self.oldest_pending >= HOLD_GROUPS * self.group_lines:
+            await self._send_pending()
+
+    async def _hold(self, prepared: PreparedLine) -> None:
+        group = self.pending.setdefault(prepared.key, [])
+        group.append(prepared)
+        if not self.oldest_pending:
+            self.oldest_pending = prepared.line
+        if len(group) >= self.group_lines:
+            del self.pending[prepared.key]
+            self.oldest_pending = min((g[0].line for g in self.pending.values()), default=0)
+            await self._send_group(group)
+
+    async def _send_pending(self) -> None:
+        pending, self.pending, self.oldest_pending = self.pending, {}, 0
+        for group in pending.values():
+            await self._send_group(group)
+
+    async def _send_group(self, group: list[PreparedLine]) -> None:
+        await self.groups.acquire()
+        self._track(asyncio.ensure_future(self._grade_group(group)), self.groups)
+
+    async def _grade_group(self, group: list[PreparedLine]) -> None:
+        for result in await self.grader.grade_group(group):
+            self.finish(result)
 
     async def _warm_up(self) -> None:
         """Before the first sandbox line, untimed: start the sandbox and wait for all its workers, so
@@ -175,16 +211,19 @@ class _Driver:
         self.warm_up_s = time.perf_counter() - started
 
     async def drain(self) -> None:
+        await self._send_pending()
         if self.chunk:
             await self._send_chunk()
         while self.tasks:
             await asyncio.gather(*list(self.tasks))
 
-    async def _grade_here(self, line: int, raw: bytes) -> None:
-        self.finish(await self.grader.grade_raw(line, raw))
-
     async def _send_chunk(self) -> None:
         chunk, self.chunk = self.chunk, []
+        if self.pool is None:  # one core: this loop grades the chunk, between the groups' replies
+            for result in await self.grader.grade_lines(chunk):
+                self.finish(result)
+            await asyncio.sleep(0)
+            return
         await self.chunks.acquire()
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self.pool, grade_chunk, chunk)

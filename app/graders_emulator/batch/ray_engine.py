@@ -17,18 +17,15 @@ class _LineActor:
     def __init__(self, settings: Any, source: Any, keep_bodies: bool) -> None:
         from graders_emulator.batch.worker import build_grader
         from graders_emulator.runtime import build_sandbox
-        from graders_emulator.sandbox.batching import BatchingRunner
 
         self.loop = asyncio.new_event_loop()
-        # One actor serves one CLI run (one caller); batches hold one grader's lines (CONTRACT §6).
-        sandbox = BatchingRunner(build_sandbox(settings), owns_inner=True)
-        self.grader = build_grader(settings, source, keep_bodies=keep_bodies, sandbox=sandbox)
+        # One actor serves one CLI run (one caller): the face batches a chunk's python lines of one
+        # grader into sandbox batches, which only ever hold that grader's samples (CONTRACT §6).
+        self.grader = build_grader(settings, source, keep_bodies=keep_bodies, sandbox=build_sandbox(settings))
 
     def grade_chunk(self, lines: list[tuple[int, bytes]]) -> list[Any]:
-        async def grade_all() -> list[Any]:
-            return list(await asyncio.gather(*(self.grader.grade_raw(line, raw) for line, raw in lines)))
-
-        return self.loop.run_until_complete(grade_all())
+        """The chunk's results, in order: each grader's lines graded by one `agrade_many` call."""
+        return self.loop.run_until_complete(self.grader.grade_lines(lines))
 
 
 class RayLineExecutor(Executor):

@@ -1,4 +1,5 @@
-"""The process-pool side of batch grading: each worker grades chunks of deterministic lines."""
+"""The process-pool side of batch grading: each worker grades chunks of deterministic lines through the
+library face (`LineGrader.grade_lines`: one `agrade_many` per grader of the chunk)."""
 
 from __future__ import annotations
 
@@ -32,8 +33,4 @@ def init_worker(settings: Settings, source: LineSource, keep_bodies: bool) -> No
 
 def grade_chunk(lines: list[tuple[int, bytes]]) -> list[LineResult]:
     loop, grader = _WORKER[0]
-    return loop.run_until_complete(_grade_all(grader, lines))
-
-
-async def _grade_all(grader: LineGrader, lines: list[tuple[int, bytes]]) -> list[LineResult]:
-    return [await grader.grade_raw(line, raw) for line, raw in lines]
+    return loop.run_until_complete(grader.grade_lines(lines))

@@ -1,7 +1,7 @@
 """The request policies of run and validate: parse and check a body, the sample's bounds, the answer.
 
-`POST /run` grades through the library face (`library.Grader.arun`), which applies these policies;
-`run` below is the same sequence for the callers that still hold a parsed request (batch/).
+Every grading entry (`POST /run`, the library's `run` / `Grader`, the batch CLI, Evals) grades through
+the library face (`library.Grader`), which applies these policies.
 """
 
 from __future__ import annotations
@@ -21,12 +21,9 @@ from graders_emulator.bounds import RequestBounds, check_body, check_depth, chec
 from graders_emulator.errors import BadRequest, json_type_name, validation_error
 from graders_emulator.grading.context import (
     Embedder,
-    GradingContext,
     MetricRunner,
-    ModelClient,
     SandboxRunner,
 )
-from graders_emulator.grading.dispatch import grade
 from graders_emulator.grading.result import (
     DETAIL_KEY,
     ERROR_KEYS,
@@ -35,7 +32,6 @@ from graders_emulator.grading.result import (
     GradeResult,
     errors_object,
 )
-from graders_emulator.grading.templates import grader_templates
 from graders_emulator.schemas.base import WireModel
 from graders_emulator.schemas.graders import Grader
 from graders_emulator.schemas.requests import RunGraderRequest, ValidateGraderRequest
@@ -167,30 +163,6 @@ def item_of_body(data: dict[str, Any]) -> Any:
     if item is None and "reference_answer" in data:
         return {"reference_answer": data["reference_answer"]}
     return item
-
-
-async def run(
-    request: RunGraderRequest,
-    runtime: Runtime,
-    models: ModelClient,
-    forced: tuple[GradeFailure, ...] = (),
-    simulated_latency_s: float = 0.0,
-) -> RunOutcome:
-    """Grade one parsed request (batch/): the steps of `library.Grader.arun`, uncompiled.
-
-    `execution_time` counts the grading and any latency the emulation injected around it (CONTRACT §2).
-    """
-    started = now()
-    grader = validation.with_names(request.grader, runtime.new_name)
-    context = GradingContext(
-        runtime.sandbox, models, runtime.embedder, runtime.model_aliases, runtime.metrics
-    )
-    namespaces = templating.namespaces(item_of(request), request.model_sample)
-    check_namespaces(grader_templates(grader, "grader"), namespaces, runtime.bounds)
-    result = await grade(grader, namespaces, context)
-    return outcome(
-        grader, result, started, runtime.profile, forced=forced, simulated_latency_s=simulated_latency_s
-    )
 
 
 now = time.perf_counter  # the clock of `execution_time` (one name: tests freeze it)

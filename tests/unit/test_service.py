@@ -12,7 +12,8 @@ from contract_values import CONTRACT_ERROR_KEYS
 
 from graders_emulator.grading.context import BaseSandbox, ModelReply, ModelRequest, PythonJob, PythonOutcome
 from graders_emulator.grading.result import GradeFailure, TokenUsage
-from graders_emulator.service import Runtime, parse_run, parse_validate, run, validate
+from graders_emulator.library import compiled_run
+from graders_emulator.service import Runtime, parse_validate, validate
 from graders_emulator.validation import NameGenerator
 
 
@@ -36,7 +37,10 @@ def respond(
     body: dict[str, Any], profile: str = "real", forced: tuple[GradeFailure, ...] = ()
 ) -> tuple[bytes, dict[str, Any]]:
     rt = runtime(profile)
-    outcome = asyncio.run(run(parse_run(body, rt), rt, Models(), forced))
+    request = compiled_run(body, rt)  # the server's path: POST /run grades through the library face
+    outcome = asyncio.run(
+        request.grader.arun(request.model_sample, request.item, models=Models(), forced=forced)
+    )
     return outcome.body, orjson.loads(outcome.body)
 
 

@@ -1,7 +1,7 @@
 """Grading dataset lines through the library face: one bound `Grader` per distinct grader, many lines a call.
 
-A line is parsed as the server parses a request (`service.parse_run`, then the per-sample bounds that
-`service.run` checks), so a bad line keeps the exact 400 envelope the server would answer. A good
+A line is parsed as the server parses a request (`service.parse_run`, then the per-sample bounds of
+`service.check_namespaces`), so a bad line keeps the exact 400 envelope the server would answer. A good
 line is graded by the `Grader` of its grader JSON, compiled once (`Grader.bound` on this process's
 Runtime) and kept in a bounded cache; the lines of one grader are graded together with
 `agrade_many`, so that the python lines of one grader share sandboxed children (the face coalesces
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -31,7 +30,6 @@ import orjson
 
 from graders_emulator import service, templating
 from graders_emulator.batch.input import LineSource, error_kind, run_body
-from graders_emulator.bounds import check_depth, check_rendered
 from graders_emulator.emulation.headers import EmulationHeaders
 from graders_emulator.emulation.state import EmulationState, RequestEmulationState
 from graders_emulator.errors import ApiError, ServerError
@@ -155,7 +153,7 @@ class LineGrader:
         self.emulation = emulation
         self.source = source
         self.keep_bodies = keep_bodies
-        self._graders: OrderedDict[bytes, tuple[Grader, int]] = OrderedDict()
+        self._graders: service.CompiledGraders[tuple[Grader, int]] = service.CompiledGraders(GRADERS_KEPT)
         self._default_key = orjson.dumps(source.grader) if source.grader is not None else b""
 
     def models(self) -> ModelClient:
@@ -176,8 +174,13 @@ class LineGrader:
         """A run body parsed as `POST /run` parses it: the 400s of the server, in its words."""
         try:
             request = service.parse_run(body, self.runtime)
-            item = _item(request)
-            _check_sample_bounds(request, item, self.runtime)
+            item = service.item_of(request)
+            # The sample's bounds before grading, so that a line over them is its 400 (as in the server).
+            service.check_namespaces(
+                grader_templates(request.grader, "grader"),
+                templating.namespaces(item, request.model_sample),
+                self.runtime.bounds,
+            )
         except ApiError as exc:
             return bad_line(line, exc, self.keep_bodies)
         grader = body["grader"]
@@ -187,13 +190,10 @@ class LineGrader:
 
     def _compiled(self, key: bytes, request: RunGraderRequest) -> tuple[Grader, int]:
         found = self._graders.get(key)
-        if found is not None:
-            self._graders.move_to_end(key)
-            return found
-        grader = Grader.bound(request.grader, self.runtime, self.models)
-        found = self._graders[key] = (grader, _count_python(grader.wire))
-        if len(self._graders) > GRADERS_KEPT:
-            self._graders.popitem(last=False)
+        if found is None:
+            grader = Grader.bound(request.grader, self.runtime, self.models)
+            found = (grader, _count_python(grader.wire))
+            self._graders.put(key, found)
         return found
 
     async def grade_group(self, group: Sequence[PreparedLine]) -> list[LineResult]:
@@ -246,23 +246,6 @@ class LineGrader:
             result.type,
             orjson.dumps(result.to_wire()) if self.keep_bodies else None,
         )
-
-
-def _item(request: RunGraderRequest) -> Any:
-    """The item the grader sees (SDK 1.78-1.82 send `reference_answer` instead: CONTRACT §1)."""
-    if request.item is None and "reference_answer" in request.model_fields_set:
-        return {"reference_answer": request.reference_answer}
-    return request.item
-
-
-def _check_sample_bounds(request: RunGraderRequest, item: Any, runtime: Runtime) -> None:
-    """The bounds `service.run` checks once the sample is known (the face grades without them): the
-    depth of the sample's JSON, the size of the rendered templates. A 400, as the server answers."""
-    namespaces = templating.namespaces(item, request.model_sample)
-    output_json = namespaces["sample"].get("output_json")
-    if output_json is not None:
-        check_depth(output_json, runtime.bounds, "model_sample (as JSON)", "model_sample")
-    check_rendered(grader_templates(request.grader, "grader"), namespaces, runtime.bounds)
 
 
 def _count_python(wire: Mapping[str, Any]) -> int:

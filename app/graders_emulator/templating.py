@@ -205,13 +205,15 @@ def _variable_text(variable: Variable) -> Renderer:
         key = path[0]
 
         def one_key(namespaces: Mapping[str, Any]) -> str:
-            scope = namespaces.get(namespace)
-            if type(scope) is dict:
-                value = scope.get(key, _ABSENT)
-                if type(value) is str:
-                    return value
-                if value is not _ABSENT:
-                    return to_text(value)
+            # Subscripts in a `try` (free in CPython 3.11 unless raised) rather than two `.get` calls:
+            # this runs twice per sample of an inline grader, where the metric may cost 2 us.
+            try:
+                scope = namespaces[namespace]
+                if type(scope) is dict:
+                    value = scope[key]
+                    return value if type(value) is str else to_text(value)
+            except KeyError:
+                pass
             return general(namespaces)
 
         return one_key

@@ -29,7 +29,7 @@ import orjson
 from graders_emulator import service, templating, validation
 from graders_emulator.bounds import check_depth, openers_at_most
 from graders_emulator.errors import JSON_PARSE_MESSAGE, ApiError
-from graders_emulator.grading import string_check, text_similarity
+from graders_emulator.grading import multi, string_check, text_similarity
 from graders_emulator.grading.context import (
     BaseSandbox,
     GradingContext,
@@ -217,7 +217,9 @@ class Result:
         grader = self._grading.grader
         if grader.name != self._name:  # an unnamed grader: this sample's generated name
             grader = grader.model_copy(update={"name": self._name})
-        result = self._result if self._result is not None else GradeResult(reward=self._reward)
+        result = self._result
+        if result is None:
+            result = GradeResult(reward=self._reward, sub_rewards=self._extra.sub_rewards)
         return service.assemble(grader, result, self._execution_time, self._grading.profile)
 
     def _fields(self) -> tuple[Any, ...]:
@@ -746,13 +748,17 @@ class Grader:
         self._python = _has_type(self.wire, frozenset({"python"}))
         self._asks_models = _has_type(self.wire, MODEL_GRADER_TYPES)
         self._shared_models: ModelClient | None = None
-        # Deterministic single graders are scored by plain functions: on an event loop (long texts
-        # and meteor go the general way, off the loop) or in a sync caller's own thread (all of them).
+        # Deterministic graders are scored by plain functions: on an event loop (long texts and meteor
+        # go the general way, off the loop) or in a sync caller's own thread (all of them).
         self._loop_scorer = None if self._waits else _inline_scorer(model, runtime, off_loop=False)
         self._caller_scorer = None if self._waits else _inline_scorer(model, runtime, off_loop=True)
         # Every template of the grader with its parameter: what the rendered-size bound measures.
         self._templates = tuple(grader_templates(model, "grader"))
         self._size_plan = service.size_plan(self._templates)
+        # The names the general path also draws per sample for a multi's unnamed sub-graders.
+        self._unnamed_subs = (
+            sum(not sub.name for sub in model.graders.values()) if isinstance(model, MultiGrader) else 0
+        )
         # For these templates `{"output_text": sample}` is the whole sample namespace they can see.
         self._text_only = templating.reads_only_output_text(t for _, t in self._templates)
         # The server's answer of a string_check, trace included, without a coroutine or a context.
@@ -921,7 +927,8 @@ class Grader:
     def _inline_rows(
         self, rows: list[tuple[Sample, Any]], score: _Scorer
     ) -> Generator[tuple[Sample, Any], Result, list[Result]]:
-        """A string_check or text_similarity grader's rows, each scored by a plain function call.
+        """A deterministic grader's rows (string_check, text_similarity, a multi of them), each scored
+        by a plain function call: a reward, or a multi's (reward, sub_rewards).
 
         The same results as `_grade`, without what a deterministic grader does not need per sample: a
         coroutine, a grader copy, a GradingContext, the sample's JSON parse when no template reads
@@ -934,7 +941,7 @@ class Grader:
         text_only, grading, clock, check = self._text_only, self._grading, time.perf_counter, self._check
         # A text with at most this many brackets cannot hold JSON nested deeper than the bound.
         openers = self._runtime.bounds.max_json_depth
-        fixed_name, new_name = self._model.name, self._runtime.new_name
+        fixed_name, new_name, unnamed_subs = self._model.name, self._runtime.new_name, self._unnamed_subs
         # The scorers keep nothing of the namespaces they read: one pair of dicts serves every row.
         text_namespace: dict[str, Any] = {}
         namespaces: dict[str, Any] = {}
@@ -964,12 +971,21 @@ class Grader:
                 last = clock()
                 continue
             now = clock()
-            append(Result(reward, now - last, fixed_name or new_name(), grading))
+            name = fixed_name or new_name()
+            if unnamed_subs:  # drawn as `with_names` draws them, after the multi's own
+                for _ in range(unnamed_subs):
+                    new_name()
+            if isinstance(reward, tuple):  # a multi grader's
+                reward, subs = reward
+                extra = _Extra(MappingProxyType(subs), (), _EMPTY, None, None, _EMPTY)
+                append(Result(reward, now - last, name, grading, extra=extra))
+            else:
+                append(Result(reward, now - last, name, grading))
             last = now
         return results
 
 
-_Scorer = Callable[[Mapping[str, Any]], float | None]
+_Scorer = Callable[[Mapping[str, Any]], float | tuple[float, dict[str, float]] | None]
 
 
 def _no_models() -> ModelClient:
@@ -1060,7 +1076,14 @@ def _cached(
 
 
 def _inline_scorer(grader: WireGrader, runtime: service.Runtime, *, off_loop: bool) -> _Scorer | None:
-    """The plain scoring function of a single string_check or text_similarity grader (None for others)."""
+    """The plain scoring function of a string_check or text_similarity grader, or of a multi grader of
+    them (None for others)."""
+    if isinstance(grader, MultiGrader):
+        return multi.inline_scorer(grader, lambda sub: _single_scorer(sub, runtime, off_loop=off_loop))
+    return _single_scorer(grader, runtime, off_loop=off_loop)
+
+
+def _single_scorer(grader: WireGrader, runtime: service.Runtime, *, off_loop: bool) -> multi.SubScorer | None:
     if isinstance(grader, StringCheckGrader):
         return string_check.scorer(grader)
     if isinstance(grader, TextSimilarityGrader):

@@ -205,13 +205,15 @@ def _variable_text(variable: Variable) -> Renderer:
         key = path[0]
 
         def one_key(namespaces: Mapping[str, Any]) -> str:
-            scope = namespaces.get(namespace)
-            if type(scope) is dict:
-                value = scope.get(key, _ABSENT)
-                if type(value) is str:
-                    return value
-                if value is not _ABSENT:
-                    return to_text(value)
+            # Subscripts in a `try` (free in CPython 3.11 unless raised) rather than two `.get` calls:
+            # this runs twice per sample of an inline grader, where the metric may cost 2 us.
+            try:
+                scope = namespaces[namespace]
+                if type(scope) is dict:
+                    value = scope[key]
+                    return value if type(value) is str else to_text(value)
+            except KeyError:
+                pass
             return general(namespaces)
 
         return one_key
@@ -225,6 +227,56 @@ def _variable_text(variable: Variable) -> Renderer:
         return value if type(value) is str else to_text(value)
 
     return keys
+
+
+PairRenderer = Callable[[Mapping[str, Any]], tuple[str, str]]
+
+
+@lru_cache(maxsize=1024)
+def pair_renderer(first: str, second: str) -> PairRenderer:
+    """`(renderer(first)(namespaces), renderer(second)(namespaces))` as one function.
+
+    A grader's input and reference are each a lone `{{ namespace.key }}` more often than not: both
+    strings are then looked up in one call (a sample of an inline grader costs a few calls in all,
+    around a metric of 2 us); anything else takes the two renderers, in order.
+    """
+    first_of, second_of = renderer(first), renderer(second)
+
+    def general(namespaces: Mapping[str, Any]) -> tuple[str, str]:
+        return first_of(namespaces), second_of(namespaces)
+
+    first_lone, second_lone = lone_key(first), lone_key(second)
+    if first_lone is None or second_lone is None:
+        return general
+    (first_namespace, first_key), (second_namespace, second_key) = first_lone, second_lone
+
+    def lone_keys(namespaces: Mapping[str, Any]) -> tuple[str, str]:
+        try:
+            first_scope, second_scope = namespaces[first_namespace], namespaces[second_namespace]
+            if type(first_scope) is dict and type(second_scope) is dict:
+                first_text, second_text = first_scope[first_key], second_scope[second_key]
+                if type(first_text) is str and type(second_text) is str:
+                    return first_text, second_text
+        except KeyError:
+            pass
+        return general(namespaces)
+
+    return lone_keys
+
+
+def lone_key(template: str) -> tuple[str, str] | None:
+    """(namespace, key) of a template that is exactly one `{{ namespace.key }}`, else None.
+
+    Such a template renders as `namespaces[namespace][key]` whenever that scope is a plain dict and the
+    value a str (any other case: its renderer), which is what lets a caller look it up itself.
+    """
+    pieces = parse(template)
+    if len(pieces) != 1 or not isinstance(pieces[0], Variable):
+        return None
+    variable = pieces[0]
+    if len(variable.path) != 1 or not isinstance(variable.path[0], str):
+        return None
+    return variable.namespace, variable.path[0]
 
 
 def variables(template: str) -> Iterator[Variable]:

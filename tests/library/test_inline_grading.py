@@ -279,3 +279,85 @@ def test_a_renderer_renders_as_render_does() -> None:
                 assert outcome(lambda t=template, n=namespaces: templating.renderer(t)(n)) == outcome(
                     lambda t=template, n=namespaces: templating.render(t, n)
                 ), (template, namespaces)
+
+
+def _random_text(rng: Any, alphabet: str) -> str:
+    return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+
+
+def test_fuzzy_match_equals_rapidfuzz_on_random_unicode() -> None:
+    """The inline fuzzy scorer (WRatio called in place, lone keys looked up directly) against rapidfuzz
+    itself on random texts: ASCII, punctuation, accents, combining marks, CJK, emoji, whitespace."""
+    import random
+
+    rng = random.Random(7)
+    alphabets = [
+        "abc de",
+        "The quick brown fox, jumps! over? the lazy dog.",
+        "éèàçüöß ÉÀ Ωπ",
+        "e\u0301a\u0308 o",
+        "我爱北京天安门 东京",
+        "😀🎉 ok\u200d",
+        " \t\n.,;:!?-_",
+    ]
+    rows = []
+    for _ in range(3000):
+        alphabet = rng.choice(alphabets) + rng.choice(alphabets)
+        answer = _random_text(rng, alphabet)
+        sample = answer if rng.random() < 0.2 else _random_text(rng, alphabet)
+        rows.append((sample, {"answer": answer}))
+    want = [fuzz.WRatio(s, i["answer"], processor=utils.default_process) / 100 for s, i in rows]
+    for template, rendered in [
+        ("{{ sample.output_text }}", lambda s: s),  # a lone key: looked up by the scorer itself
+        ("x {{ sample.output_text }}!", lambda s: f"x {s}!"),  # the pair renderer
+    ]:
+        grader = ge.Grader(_similarity("fuzzy_match", template))
+        got = [r.reward for r in grader.grade_many(rows)]
+        expected = [
+            fuzz.WRatio(rendered(s), i["answer"], processor=utils.default_process) / 100 for s, i in rows
+        ]
+        assert got == expected
+        assert all(type(value) is float for value in got)
+    assert [r.reward for r in ge.Grader(_similarity("fuzzy_match")).grade_many(rows)] == want
+    # A sample's check against run's body, on a slice (run costs a server round of work per sample).
+    _same_as_run(_similarity("fuzzy_match"), rows[:150])
+
+
+def test_a_pair_renderer_renders_as_render_does() -> None:
+    from types import MappingProxyType
+
+    from graders_emulator import templating
+
+    templates = [
+        "{{ sample.output_text }}",
+        "{{ item.a }}",
+        "a {{ item.a }}",
+        "{{ item.a.b }}",
+        "{{ item }}",
+        "t",
+    ]
+    scopes: list[Any] = [{"a": "x"}, {"a": 3}, {"a": {"b": "c"}}, {}, [], None, MappingProxyType({"a": "m"})]
+
+    def outcome(call: Any) -> tuple[str, Any]:
+        try:
+            return ("text", call())
+        except templating.MissingVariable as exc:
+            return ("missing", str(exc))
+        except TypeError as exc:
+            return ("type error", str(exc))
+
+    for first in templates:
+        for second in templates:
+            pair = templating.pair_renderer(first, second)
+            for scope in scopes:
+                for namespaces in (
+                    {"item": scope, "sample": {"output_text": "out"}},
+                    {"item": {"a": "y"}, "sample": scope},
+                    {"sample": {"output_text": 1}},
+                ):
+                    assert outcome(lambda p=pair, n=namespaces: p(n)) == outcome(
+                        lambda f=first, s=second, n=namespaces: (
+                            templating.render(f, n),
+                            templating.render(s, n),
+                        )
+                    ), (first, second, namespaces)

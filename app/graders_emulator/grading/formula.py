@@ -7,7 +7,7 @@ import math
 import operator
 from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from simpleeval import SimpleEval
 
@@ -30,12 +30,16 @@ def _floats(op: Callable[[float, float], float]) -> Callable[[Any, Any], float]:
     return lambda x, y: op(float(x), float(y))
 
 
+# The binary operations on two floats; OPERATORS coerces their operands to floats first.
+ON_FLOATS: dict[type[ast.AST], Callable[[float, float], float]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Pow: math.pow,
+}
 OPERATORS: dict[type[ast.AST], Callable[..., Any]] = {
-    ast.Add: _floats(operator.add),
-    ast.Sub: _floats(operator.sub),
-    ast.Mult: _floats(operator.mul),
-    ast.Div: _floats(operator.truediv),
-    ast.Pow: _floats(math.pow),
+    **{node: _floats(op) for node, op in ON_FLOATS.items()},
     ast.USub: lambda x: -float(x),
     ast.UAdd: float,
 }
@@ -154,3 +158,88 @@ def evaluate(formula: str, values: Mapping[str, float]) -> float:
     if not math.isfinite(result):
         raise FormulaEvaluationError(f"the result is not a finite number ({result})")
     return result
+
+
+# --- compiled: `evaluate` for one formula applied to many rows -------------------------------------
+
+Compiled = Callable[[Mapping[str, float]], float | None]
+_Node = Callable[[Mapping[str, float]], float]
+
+
+@lru_cache(maxsize=1024)
+def compiled(formula: str) -> Compiled | None:
+    """`evaluate` of a checked formula as one plain function of float values (sub-grader rewards).
+
+    It answers `evaluate`'s value, or None where `evaluate` raises FormulaEvaluationError (the caller
+    then asks `evaluate` for the failure's text). The syntax tree is turned into closures once, each
+    applying the same functions as `evaluate` to floats (constants converted up front, every node's
+    value a float), so a row costs a few calls instead of a SimpleEval and its walk of the tree; no
+    text is ever evaluated. None when a constant is no float (an integer literal past the float range:
+    `evaluate` reports its OverflowError per row).
+    """
+    try:
+        body = _compile(parse(formula).body)
+    except OverflowError:
+        return None
+    isfinite = math.isfinite
+
+    def value(values: Mapping[str, float]) -> float | None:
+        try:
+            result = body(values)
+        except (ArithmeticError, ValueError, TypeError):  # what `evaluate` turns into its error
+            return None
+        return result if isfinite(result) else None
+
+    return value
+
+
+def _compile(node: ast.AST) -> _Node:
+    compiled_node = _compiled(node)
+    if isinstance(compiled_node, float):
+        constant = compiled_node
+        return lambda values: constant
+    return compiled_node
+
+
+def _compiled(node: ast.AST) -> _Node | float:
+    """A node of a checked tree as a closure, or as its float when it is a constant (or its sign)."""
+    if isinstance(node, ast.Constant):
+        return float(cast(float, node.value))  # parse() admits ints and floats; ops coerce them so
+    if isinstance(node, ast.Name):
+        return operator.itemgetter(node.id)  # a float: see `compiled`
+    if isinstance(node, ast.UnaryOp):
+        return _unary(node.op, _compiled(node.operand))
+    if isinstance(node, ast.BinOp):
+        return _binary(ON_FLOATS[type(node.op)], _compiled(node.left), _compiled(node.right))
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        return _call(FUNCTIONS[node.func.id], [_compile(argument) for argument in node.args])
+    raise AssertionError(f"not a checked formula node: {ast.dump(node)}")  # parse() refuses the others
+
+
+def _unary(op: ast.unaryop, operand: _Node | float) -> _Node | float:
+    if isinstance(op, ast.UAdd):
+        return operand  # float(x) of a float
+    if isinstance(operand, float):
+        return -operand
+    return lambda values: -operand(values)
+
+
+def _binary(op: Callable[[float, float], float], left: _Node | float, right: _Node | float) -> _Node:
+    # One closure per shape, so that a constant operand costs no call (`0.5 * a` is one call and a lookup).
+    if isinstance(left, float):
+        if isinstance(right, float):
+            return lambda values: op(left, right)
+        return lambda values: op(left, right(values))
+    if isinstance(right, float):
+        return lambda values: op(left(values), right)
+    return lambda values: op(left(values), right(values))
+
+
+def _call(function: Callable[..., float], arguments: list[_Node]) -> _Node:
+    if len(arguments) == 1:
+        (only,) = arguments
+        return lambda values: function(only(values))
+    if len(arguments) == 2:
+        first, second = arguments
+        return lambda values: function(first(values), second(values))
+    return lambda values: function(*[argument(values) for argument in arguments])

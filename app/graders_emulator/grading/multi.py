@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from graders_emulator.grading import formula
@@ -46,3 +46,45 @@ async def grade(
         sub_rewards=sub_rewards,
         trace=trace,
     )
+
+
+SubScorer = Callable[[Mapping[str, Any]], float | None]
+InlineScorer = Callable[[Mapping[str, Any]], tuple[float, dict[str, float]] | None]
+
+
+def inline_scorer(
+    grader: MultiGrader, sub_scorer: Callable[[Grader], SubScorer | None]
+) -> InlineScorer | None:
+    """`grade`'s reward and sub_rewards as a plain function, for a multi grader of many samples.
+
+    `sub_scorer` gives a sub-grader's own inline scorer (None when it has none: then the multi has
+    none either). A row scores to `(reward, sub_rewards)` when every sub-grader scored it and the
+    formula gave a finite value; to None when anything failed (a sub-grader's missing variable or
+    metric error, a long text a sub-scorer hands back, a formula failing on these values): `grade`
+    then grades the row and reports its flags, its failed sub-grader's 0.0 and the formula's error,
+    from the one implementation of them. The formula is compiled once (`formula.compiled`).
+    """
+    scorers: list[tuple[str, SubScorer]] = []
+    for key, sub in grader.graders.items():
+        scorer = sub_scorer(sub)
+        if scorer is None:
+            return None
+        scorers.append((key, scorer))
+    compute = formula.compiled(grader.calculate_output)
+    if compute is None:
+        return None
+
+    def score(namespaces: Mapping[str, Any]) -> tuple[float, dict[str, float]] | None:
+        sub_rewards: dict[str, float] = {}
+        try:
+            for key, scorer in scorers:
+                reward = scorer(namespaces)
+                if reward is None:
+                    return None
+                sub_rewards[key] = reward
+        except Exception:  # MissingVariable above all: `grade` makes it that sub-grader's failure
+            return None
+        value = compute(sub_rewards)
+        return None if value is None else (value, sub_rewards)
+
+    return score

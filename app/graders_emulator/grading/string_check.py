@@ -37,12 +37,11 @@ def scorer(grader: StringCheckGrader) -> Scorer:
 
     It raises MissingVariable where `grade` would; the trace is left out (only the server journals it).
     """
-    text_of = templating.renderer(grader.input)
-    reference_of = templating.renderer(grader.reference)
+    texts_of = templating.pair_renderer(grader.input, grader.reference)
     passes = OPERATIONS[grader.operation]
 
     def score(namespaces: Mapping[str, Any]) -> float:
-        return 1.0 if passes(text_of(namespaces), reference_of(namespaces)) else 0.0
+        return 1.0 if passes(*texts_of(namespaces)) else 0.0
 
     return score
 

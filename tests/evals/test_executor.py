@@ -137,3 +137,22 @@ def test_a_bug_in_grading_flags_the_items_it_hits_and_the_run_completes(
     assert [item["status"] for item in items] == ["pass", "error", "fail", "pass"]
     assert items[1]["results"][0]["sample"] == {"errors": {"other_error": "KeyError: 'a bug'"}}
     assert run["result_counts"] == {"total": 4, "errored": 1, "failed": 1, "passed": 2}
+
+
+def test_a_row_over_the_rendered_size_bound_is_flagged_on_its_item_without_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A row whose templates would render past max_rendered_ratio x max_body_bytes (README, "Security":
+    the server answers such a request 400) is its own item's error; the other rows grade, and nothing is
+    logged as a bug."""
+    amplifier = {**EXACT, "name": "amplified", "input": "{{sample.output_text}}" * 50}
+    settings = Settings(python_graders=False, max_body_bytes=64 * 1024, max_rendered_ratio=2.0)
+    big = "x" * 4000  # 50 x 4,000 = 200,000 rendered characters > 2 x 65,536
+    with TestClient(create_app(settings), base_url="http://testserver/v1") as client:
+        client.headers.update(AUTH)
+        run, items = _run(client, [amplifier], _rows(["Paris", big, "Rome"]))
+    assert run["status"] == "completed", run
+    assert [item["status"] for item in items] == ["fail", "error", "fail"]
+    message = items[1]["results"][0]["sample"]["errors"]["other_error"]
+    assert "max_rendered_ratio (2) x max_body_bytes (65536)" in message, message
+    assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records]

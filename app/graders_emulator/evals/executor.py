@@ -36,7 +36,7 @@ from graders_emulator.evals.store import EvalStore
 from graders_emulator.grading.context import ModelClient
 from graders_emulator.grading.model import render_messages
 from graders_emulator.grading.result import TokenUsage
-from graders_emulator.library import Grader
+from graders_emulator.library import Grader, GraderError
 from graders_emulator.schemas.evals import Criterion
 from graders_emulator.schemas.graders import MODEL_GRADER_TYPES, EvalMessage
 from graders_emulator.service import Runtime
@@ -437,6 +437,8 @@ async def _grade_rows(grader: Grader, rows: list[tuple[dict[str, Any], Any]]) ->
 async def _grade_alone(grader: Grader, sample: dict[str, Any], item: Any) -> Graded:
     try:
         return Graded.of(await grader.agrade(sample, item))
+    except GraderError as exc:  # the row is over a request bound (its rendered size): its data, not a bug
+        return Graded.failed("other_error", exc.message)
     except Exception as exc:  # reported on the item, logged with its traceback
         log.exception("grading criterion %r failed", grader.name)
         return Graded.failed("other_error", f"{type(exc).__name__}: {exc}")

@@ -3,6 +3,7 @@ sessions, rule regexes, YAML expansion. The HTTP-level reproducers are in tests/
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import orjson
@@ -12,7 +13,7 @@ from graders_emulator.bounds import RequestBounds, check_rendered, deeper_than
 from graders_emulator.emulation.config import MAX_YAML_NODES, ConfigError, parse_config
 from graders_emulator.emulation.journal import Journal
 from graders_emulator.emulation.journal_caps import STRING_CAP, capped, text_size
-from graders_emulator.emulation.regex_match import RegexBudget
+from graders_emulator.emulation.regex_match import RegexBudget, off_loop
 from graders_emulator.emulation.state import EmulationState
 from graders_emulator.errors import BadRequest
 from graders_emulator.grading import formula
@@ -111,6 +112,40 @@ def test_regex_budget_is_shared_and_bounded() -> None:
     assert budget.search(r"a", "a") is None  # the budget is spent: no more matching for this request
     assert time.perf_counter() - started < 1.0
     assert RegexBudget(0.05).search(r"b+", "abbc") is True
+
+
+def test_regex_budget_remembers_answers() -> None:
+    budget = RegexBudget(0.05)
+    assert budget.search(r"^(a|aa)+$", "a" * 40 + "!") is None
+    budget.left = 1.0  # a second look at the same regex and text costs nothing, and answers the same
+    started = time.perf_counter()
+    assert budget.search(r"^(a|aa)+$", "a" * 40 + "!") is None
+    assert time.perf_counter() - started < 0.01
+
+
+def test_regex_matching_off_the_loop_leaves_the_loop_running() -> None:
+    """A backtracking regex spends its budget in a matching thread, GIL released: the loop ticks on."""
+
+    async def main() -> tuple[int, float]:
+        ticks = 0
+        budget = RegexBudget(0.3)
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.005)
+                ticks += 1
+
+        task = asyncio.create_task(ticker())
+        started = time.perf_counter()
+        assert await off_loop(lambda: budget.search(r"^(a|aa)+$", "a" * 40 + "!")) is None
+        elapsed = time.perf_counter() - started
+        task.cancel()
+        return ticks, elapsed
+
+    ticks, elapsed = asyncio.run(main())
+    assert elapsed >= 0.25  # it did run for its budget (CPU time of the process, at least 0.3 s)
+    assert ticks >= 3, (ticks, elapsed)  # on the loop: none until the match is over
 
 
 def test_yaml_alias_expansion_is_bounded() -> None:

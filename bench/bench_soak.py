@@ -480,11 +480,18 @@ def _probe_env(lag_file: Path) -> dict[str, str]:
     return {"PYTHONPATH": path, soak_measure.LAG_FILE_ENV: str(lag_file)}
 
 
-def _print_phases(phases: dict[str, Phase], server_lag: dict[Phase, list[soak_measure.Sample]]) -> None:
+def _phase_lines(phases: dict[str, Phase], lag_file: Path) -> list[str]:
+    """Where each phase's time went: both loops' lag, CPU by process, the server's threads."""
+    lines = []
     for label, phase in phases.items():
-        print(f"{label:<8} server loop lag (10 ms sleep): {soak_measure.lag_summary(server_lag[phase])}")
-        print(f"{label:<8} client loop lag (10 ms sleep): {soak_measure.lag_summary(phase.client_lag)}")
-        print(f"{label:<8} {phase.cpu()}")
+        server_lag = soak_measure.read_lag(lag_file, *phase.wall)
+        lines += [
+            f"{label:<8} server loop lag (10 ms sleep): {soak_measure.lag_summary(server_lag)}",
+            f"{label:<8} client loop lag (10 ms sleep): {soak_measure.lag_summary(phase.client_lag)}",
+            f"{label:<8} {phase.cpu()}",
+            f"{label:<8} server threads, cores: {soak_measure.read_thread_cpu(lag_file, *phase.wall)}",
+        ]
+    return lines
 
 
 def main() -> int:  # noqa: PLR0915  (one report, read top to bottom)
@@ -582,10 +589,7 @@ def main() -> int:  # noqa: PLR0915  (one report, read top to bottom)
             end_fds = fd_count(proc.pid)
             server_pid, tree = proc.pid, descendants(proc.pid)
             time.sleep(1.5)  # the probe flushes about once a second
-            server_lag = {
-                phase: soak_measure.read_lag(lag_file, phase.wall[0], phase.wall[1])
-                for phase in (base_phase, soak_phase)
-            }
+            phase_lines = _phase_lines({"baseline": base_phase, "soak": soak_phase}, lag_file)
         time.sleep(1)
         alive = sorted(pid for pid in tree | {server_pid} if Path(f"/proc/{pid}").exists())
         leftovers = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*"))
@@ -627,7 +631,7 @@ def main() -> int:  # noqa: PLR0915  (one report, read top to bottom)
             f"  normal {name:<20} {len(values):>7,}  p50 {k50 * 1000:8.1f}  p99 {k99 * 1000:8.1f} ms"
             f"   (baseline p50 {b50 * 1000:6.1f}  p99 {b99 * 1000:7.1f})"
         )
-    _print_phases({"baseline": base_phase, "soak": soak_phase}, server_lag)
+    print("\n".join(phase_lines))
     print("hostile: " + ", ".join(f"{name} x{count}" for name, count in sorted(tally.counts.items())))
     print(
         f"server RSS MB: start {start_rss / 1024:.1f}, end {end_rss / 1024:.1f} "

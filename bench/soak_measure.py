@@ -129,6 +129,8 @@ def read_lag(path: Path, start: float, end: float) -> list[Sample]:
         return []
     for line in text.splitlines():
         parts = line.split()
+        if parts[:1] == ["#"]:
+            continue
         if len(parts) == 4:
             at, lag, cpu, waited = map(float, parts)
             if start <= at <= end:
@@ -148,3 +150,29 @@ async def client_lag(deadline: float, samples: list[Sample]) -> None:
         await asyncio.sleep(0.01)
         lag = time.perf_counter() - started - 0.01
         samples.append((time.time(), lag, time.thread_time() - cpu, waited() - wait))
+
+
+def read_thread_cpu(path: Path, start: float, end: float) -> str:
+    """Cores used by the server's threads between two times, by thread name (the probe's `#` lines)."""
+    marks: list[tuple[float, dict[str, float]]] = []
+    try:
+        text = path.read_text()
+    except OSError:
+        return "no samples"
+    for line in text.splitlines():
+        if line.startswith("# "):
+            _, at, *rest = line.split(" ", 2)
+            used = dict(item.split("=") for item in (rest[0].split(",") if rest and rest[0] else []))
+            marks.append((float(at), {name: float(value) for name, value in used.items()}))
+    first = next((m for m in marks if m[0] >= start), None)
+    last = next((m for m in reversed(marks) if m[0] <= end), None)
+    if first is None or last is None or last[0] <= first[0]:
+        return "no samples"
+    span = last[0] - first[0]
+    cores = {name: (used - first[1].get(name, 0.0)) / span for name, used in last[1].items()}
+    shown = [
+        f"{name} {value:.2f}"
+        for name, value in sorted(cores.items(), key=lambda kv: -kv[1])
+        if value >= 0.005
+    ]
+    return ", ".join(shown) + " (live threads; a thread that ended meanwhile is missing)"

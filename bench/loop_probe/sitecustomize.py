@@ -28,6 +28,7 @@ if _PATH:
 
     import uvicorn.server
 
+    _TICK = os.sysconf("SC_CLK_TCK")
     _serve = uvicorn.server.Server.serve
     _tasks: set[asyncio.Task[None]] = set()
 
@@ -35,6 +36,20 @@ if _PATH:
         """Seconds this thread has spent ready to run but without a core (the kernel's schedstat)."""
         with open(schedstat) as source:
             return int(source.read().split()[1]) / 1e9
+
+    def _thread_cpu() -> str:
+        """CPU seconds of the live threads, by Python thread name less its digits: `name=s,...`."""
+        used: dict[str, float] = {}
+        for thread in threading.enumerate():
+            try:
+                with open(f"/proc/self/task/{thread.native_id}/stat") as source:
+                    fields = source.read().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            name = thread.name.split(" (", 1)[0].rstrip("0123456789_-") or "?"
+            ticks = int(fields[11]) + int(fields[12])  # utime, stime
+            used[name] = used.get(name, 0.0) + ticks / _TICK
+        return ",".join(f"{name.replace(' ', '_')}={seconds:.2f}" for name, seconds in sorted(used.items()))
 
     async def _probe(path: str, period_s: float = 0.01) -> None:
         schedstat = f"/proc/self/task/{threading.get_native_id()}/schedstat"
@@ -46,6 +61,7 @@ if _PATH:
                 cpu, waited = time.thread_time() - cpu, _waited_s(schedstat) - waited
                 out.write(f"{time.time():.4f} {lag:.5f} {cpu:.5f} {waited:.5f}\n")
                 if count % 100 == 0:  # about once a second: the bench reads it while the server runs
+                    out.write(f"# {time.time():.4f} {_thread_cpu()}\n")
                     out.flush()
 
     async def _serve_probed(self: Any, sockets: Any = None) -> None:

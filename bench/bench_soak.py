@@ -1,6 +1,7 @@
 """Soak: hostile and heavy requests mixed with normal traffic at 64 connections, against a real server.
 
-Usage: python bench/bench_soak.py [--duration 180] [--concurrency 64] [--python-workers 1]
+Usage: python bench/bench_soak.py [--duration 180] [--concurrency 64] [--python-workers 2]
+    [--kinds KIND,...] [--exclude KIND,...] [--no-loop-probe]
 CI: `--duration 30`. The normal mix is bench_load.py's; on top of it, per second: template
 amplification, 1000-deep items, 486-term and `-----a` formulas, a 200k-message score_model, 1 MB x
 1 MB fuzzy_match over the metric deadline, backtracking rule regexes, YAML alias bombs on the control
@@ -14,6 +15,13 @@ request p99 (python graders aside: theirs is the sandbox pool's queue, reported 
 --max-fd-growth between the end of the warm-up and the end; any process of the server still alive
 after it stopped; a SysV IPC object created by the server left behind; any file left in the
 server's private temp dir. It reports each of these numbers.
+
+To find what slows normal requests, `--kinds`/`--exclude` send a subset of the hostile kinds (each
+at its rate in the whole mix), and every run reports, for the baseline and the soak: the event-loop
+lag of the server (bench/loop_probe, loaded into the server only) and of this client, how the
+server's loop thread spent its late wake-ups (on a core: the loop's own work; waiting for a core:
+CPU starvation; asleep: the GIL held by one of the server's threads), and the cores used by the
+server, its threads by name, its children, this client and the rest of the machine (soak_measure.py).
 """
 
 from __future__ import annotations

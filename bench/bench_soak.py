@@ -1,6 +1,7 @@
 """Soak: hostile and heavy requests mixed with normal traffic at 64 connections, against a real server.
 
-Usage: python bench/bench_soak.py [--duration 180] [--concurrency 64] [--python-workers 1]
+Usage: python bench/bench_soak.py [--duration 180] [--concurrency 64] [--python-workers 2]
+    [--kinds KIND,...] [--exclude KIND,...] [--no-loop-probe]
 CI: `--duration 30`. The normal mix is bench_load.py's; on top of it, per second: template
 amplification, 1000-deep items, 486-term and `-----a` formulas, a 200k-message score_model, 1 MB x
 1 MB fuzzy_match over the metric deadline, backtracking rule regexes, YAML alias bombs on the control
@@ -14,6 +15,13 @@ request p99 (python graders aside: theirs is the sandbox pool's queue, reported 
 --max-fd-growth between the end of the warm-up and the end; any process of the server still alive
 after it stopped; a SysV IPC object created by the server left behind; any file left in the
 server's private temp dir. It reports each of these numbers.
+
+To find what slows normal requests, `--kinds`/`--exclude` send a subset of the hostile kinds (each
+at its rate in the whole mix), and every run reports, for the baseline and the soak: the event-loop
+lag of the server (bench/loop_probe, loaded into the server only) and of this client, how the
+server's loop thread spent its late wake-ups (on a core: the loop's own work; waiting for a core:
+CPU starvation; asleep: the GIL held by one of the server's threads), and the cores used by the
+server, its threads by name, its children, this client and the rest of the machine (soak_measure.py).
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +45,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_load  # the keep-alive client, the normal mix and the server runner
+import soak_measure  # loop lag and CPU by process: why normal requests slow down
 from bench_load import AUTH, EXACT, MIX, RUN, Connection, Kind, percentiles
 
 VALIDATE = "/v1/fine_tuning/alpha/graders/validate"
@@ -174,9 +183,18 @@ HOSTILE = [
 
 
 class SoakConnection(Connection):
-    """bench_load's keep-alive client, with a content type of the caller's choosing."""
+    """bench_load's keep-alive client, with a content type of the caller's choosing.
+
+    A connection left idle for IDLE_S is replaced before the next request: the server closes idle
+    keep-alive connections (keep_alive_timeout_s, 5 s), which a soak of few kinds leaves idle."""
+
+    IDLE_S = 2.0
+    last_used = 0.0
 
     async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        if self.writer is not None and time.monotonic() - self.last_used > self.IDLE_S:
+            await self.close()
+        self.last_used = time.monotonic()
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
@@ -194,6 +212,7 @@ class SoakConnection(Connection):
             elif name.lower() == b"connection" and value.strip().lower() == b"close":
                 close = True
         data = await self.reader.readexactly(length)
+        self.last_used = time.monotonic()
         if close:
             await self.close()
         return status, data
@@ -271,10 +290,69 @@ async def _raw_attack(host: str, port: int, name: str, tally: Tally) -> None:
 
 
 RAW = ["raw:64KiB-header", "raw:unfinished-head"]
+GIVES_UP = "raw:gives-up"
 HEAVY_NAMES = ("fuzzy-1MB-deadline", "200k-messages", "journal-flood-3MB")
 HEAVY = [h for h in HOSTILE if h.kind.name in HEAVY_NAMES]
 LIGHT = [h for h in HOSTILE if h.kind.name not in HEAVY_NAMES]
 HEAVY_EVERY_S = 3.0
+KINDS = [h.kind.name for h in HOSTILE] + RAW + [GIVES_UP]
+
+
+@dataclass
+class Attacks:
+    """The hostile traffic of one soak: 8 connections of LIGHT kinds, raw attacks, the HEAVY kinds.
+
+    Only `kinds` are sent, each at the rate it has in the whole mix (the others' turns stay idle),
+    so that the effect of a subset is measured at the load it has in the full soak."""
+
+    host: str
+    port: int
+    deadline: float
+    kinds: frozenset[str]
+    tally: Tally
+    rng: random.Random = field(default_factory=lambda: random.Random(7))
+    connections: int = 8
+
+    def workers(self) -> list[Coroutine[Any, Any, None]]:
+        if not self.kinds:
+            return []
+        return [*(self.light(i) for i in range(self.connections)), self.raw(), self.raw(), self.heavy()]
+
+    async def light(self, index: int) -> None:
+        connection = SoakConnection(self.host, self.port)
+        weights = [h.kind.weight for h in LIGHT]
+        sequence = 0
+        try:
+            while time.perf_counter() < self.deadline:
+                hostile = self.rng.choices(LIGHT, weights=weights)[0]
+                sequence += 1
+                session = f"churn-{index}-{sequence}" if hostile.kind.name == "session-churn" else None
+                if hostile.kind.name in self.kinds:
+                    await _send(connection, hostile, session, self.tally)
+                await asyncio.sleep(0.2)
+        finally:
+            await connection.close()
+
+    async def raw(self) -> None:
+        while time.perf_counter() < self.deadline:
+            name = self.rng.choice(RAW)
+            if name in self.kinds:
+                await _raw_attack(self.host, self.port, name, self.tally)
+            await asyncio.sleep(0.5)
+
+    async def heavy(self) -> None:
+        """The CPU-heavy kinds, one at a time every HEAVY_EVERY_S: each costs a core for seconds."""
+        connection = SoakConnection(self.host, self.port)
+        try:
+            while time.perf_counter() < self.deadline:
+                for hostile in HEAVY:
+                    if hostile.kind.name in self.kinds:
+                        await _send(connection, hostile, None, self.tally)
+                if GIVES_UP in self.kinds:
+                    await _raw_attack(self.host, self.port, GIVES_UP, self.tally)
+                await asyncio.sleep(HEAVY_EVERY_S)
+        finally:
+            await connection.close()
 
 
 async def soak(
@@ -285,14 +363,14 @@ async def soak(
     normal: bench_load.Results,
     tally: Tally,
     mix: list[Kind],
-    attacks_on: bool = True,
+    kinds: frozenset[str] = frozenset(KINDS),
+    client_lag: list[soak_measure.Sample] | None = None,
 ) -> None:
-    """`concurrency - 8` connections of normal traffic, 8 of hostile traffic, raw attacks besides
-    (`attacks_on=False`: the normal connections only, for the baseline)."""
+    """`concurrency - 8` connections of normal traffic, and the hostile `kinds` (`Attacks`) besides
+    (none: the normal connections only, for the baseline); `client_lag` gets this loop's lag."""
     host, port = url.removeprefix("http://").rsplit(":", 1)
-    rng = random.Random(7)
     deadline = time.perf_counter() + duration_s
-    plan = rng.choices(mix, weights=[k.weight for k in mix], k=50_000)
+    plan = random.Random(7).choices(mix, weights=[k.weight for k in mix], k=50_000)
     counter = iter(range(10**12))
 
     async def normal_worker() -> None:
@@ -303,48 +381,11 @@ async def soak(
         finally:
             await connection.close()
 
-    async def hostile_worker(index: int) -> None:
-        connection = SoakConnection(host, int(port))
-        weights = [h.kind.weight for h in LIGHT]
-        sequence = 0
-        try:
-            while time.perf_counter() < deadline:
-                hostile = rng.choices(LIGHT, weights=weights)[0]
-                sequence += 1
-                session = f"churn-{index}-{sequence}" if hostile.kind.name == "session-churn" else None
-                await _send(connection, hostile, session, tally)
-                await asyncio.sleep(0.2)
-        finally:
-            await connection.close()
-
-    async def raw_worker() -> None:
-        while time.perf_counter() < deadline:
-            await _raw_attack(host, int(port), rng.choice(RAW), tally)
-            await asyncio.sleep(0.5)
-
-    async def heavy_worker() -> None:
-        """The CPU-heavy kinds, one at a time every HEAVY_EVERY_S: each costs a core for seconds."""
-        connection = SoakConnection(host, int(port))
-        try:
-            while time.perf_counter() < deadline:
-                for hostile in HEAVY:
-                    await _send(connection, hostile, None, tally)
-                await _raw_attack(host, int(port), "raw:gives-up", tally)
-                await asyncio.sleep(HEAVY_EVERY_S)
-        finally:
-            await connection.close()
-
-    hostile_connections = 8
-    attacks = [
-        *(hostile_worker(i) for i in range(hostile_connections)),
-        *(raw_worker() for _ in range(2)),
-        heavy_worker(),
-    ]
-    if not attacks_on:
-        for attack in attacks:
-            attack.close()  # never started
-        attacks = []
-    await asyncio.gather(*(normal_worker() for _ in range(concurrency - hostile_connections)), *attacks)
+    attacks = Attacks(host, int(port), deadline, kinds, tally)
+    others = attacks.workers()
+    if client_lag is not None:
+        others.append(soak_measure.client_lag(deadline, client_lag))
+    await asyncio.gather(*(normal_worker() for _ in range(concurrency - attacks.connections)), *others)
 
 
 def setup(url: str) -> None:
@@ -408,6 +449,59 @@ def private_tmp() -> Iterator[Path]:
         yield Path(directory)
 
 
+def _selected(parser: argparse.ArgumentParser, only: str | None, exclude: str | None) -> frozenset[str]:
+    def names(text: str | None) -> set[str]:
+        given = {name.strip() for name in (text or "").split(",") if name.strip()}
+        if unknown := given - set(KINDS):
+            parser.error(f"unknown hostile kinds: {', '.join(sorted(unknown))} (known: {', '.join(KINDS)})")
+        return given
+
+    chosen = names(only) if only is not None else set(KINDS)
+    return frozenset(chosen - names(exclude))
+
+
+@dataclass(eq=False)
+class Phase:
+    """One measured phase: wall-clock span (to cut the server probe's file), CPU at both ends, client lag."""
+
+    wall: tuple[float, float]
+    cpu_start: soak_measure.CpuSnapshot
+    cpu_end: soak_measure.CpuSnapshot | None = None
+    client_lag: list[soak_measure.Sample] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, pid: int) -> Phase:
+        return cls((time.time(), 0.0), soak_measure.CpuSnapshot.take(pid, descendants(pid)))
+
+    def stop(self, pid: int) -> None:
+        self.wall = (self.wall[0], time.time())
+        self.cpu_end = soak_measure.CpuSnapshot.take(pid, descendants(pid))
+
+    def cpu(self) -> str:
+        assert self.cpu_end is not None
+        return soak_measure.cpu_line(self.cpu_start, self.cpu_end)
+
+
+def _probe_env(lag_file: Path) -> dict[str, str]:
+    """The server's environment that loads bench/loop_probe into it (and only into it)."""
+    path = os.pathsep.join(p for p in (str(soak_measure.PROBE_DIR), os.environ.get("PYTHONPATH")) if p)
+    return {"PYTHONPATH": path, soak_measure.LAG_FILE_ENV: str(lag_file)}
+
+
+def _phase_lines(phases: dict[str, Phase], lag_file: Path) -> list[str]:
+    """Where each phase's time went: both loops' lag, CPU by process, the server's threads."""
+    lines = []
+    for label, phase in phases.items():
+        server_lag = soak_measure.read_lag(lag_file, *phase.wall)
+        lines += [
+            f"{label:<8} server loop lag (10 ms sleep): {soak_measure.lag_summary(server_lag)}",
+            f"{label:<8} client loop lag (10 ms sleep): {soak_measure.lag_summary(phase.client_lag)}",
+            f"{label:<8} {phase.cpu()}",
+            f"{label:<8} server threads, cores: {soak_measure.read_thread_cpu(lag_file, *phase.wall)}",
+        ]
+    return lines
+
+
 def main() -> int:  # noqa: PLR0915  (one report, read top to bottom)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=180.0, help="seconds of soak (default 180)")
@@ -426,18 +520,30 @@ def main() -> int:  # noqa: PLR0915  (one report, read top to bottom)
     parser.add_argument("--python-weight", type=int, default=3, help="share of python graders (of ~100)")
     parser.add_argument("--max-rss-growth-mb", type=float, default=100.0)
     parser.add_argument("--max-fd-growth", type=int, default=16)
+    parser.add_argument(
+        "--kinds", help=f"send only these hostile kinds, comma-separated (default all): {', '.join(KINDS)}"
+    )
+    parser.add_argument("--exclude", help="send every hostile kind but these, comma-separated")
+    parser.add_argument(
+        "--no-loop-probe",
+        action="store_true",
+        help="do not load bench/loop_probe into the server (its event-loop lag is then not reported)",
+    )
     args = parser.parse_args()
+    kinds = _selected(parser, args.kinds, args.exclude)
     mix = [
         Kind(k.name, args.python_weight, k.body, k.headers, k.status, k.check) if k.name == "python" else k
         for k in MIX
     ]
     failures: list[str] = []
     ipc_before = ipc_objects()
-    with private_tmp() as tmp:
+    with private_tmp() as tmp, tempfile.TemporaryDirectory(prefix="graders-soak-probe-") as probe_dir:
         env = {**SOAK_ENV, "TMPDIR": str(tmp)}
+        lag_file = Path(probe_dir) / "loop-lag.txt"
+        env |= {} if args.no_loop_probe else _probe_env(lag_file)
         with bench_load.server(args.python_workers, env) as (url, proc):
             setup(url)
-            base = bench_load.Results()
+            base, base_phase = bench_load.Results(), Phase.start(proc.pid)
             asyncio.run(
                 soak(
                     url,
@@ -446,12 +552,22 @@ def main() -> int:  # noqa: PLR0915  (one report, read top to bottom)
                     normal=base,
                     tally=Tally(),
                     mix=mix,
-                    attacks_on=False,
+                    kinds=frozenset(),
+                    client_lag=base_phase.client_lag,
                 )
             )
+            base_phase.stop(proc.pid)
             warm_normal, warm_tally = bench_load.Results(), Tally()
             asyncio.run(
-                soak(url, args.warmup, args.concurrency, normal=warm_normal, tally=warm_tally, mix=mix)
+                soak(
+                    url,
+                    args.warmup,
+                    args.concurrency,
+                    normal=warm_normal,
+                    tally=warm_tally,
+                    mix=mix,
+                    kinds=kinds,
+                )
             )
             time.sleep(3)  # let connections of the warm-up close (keep-alive and head timeouts)
             start_fds = fd_count(proc.pid)
@@ -461,13 +577,27 @@ def main() -> int:  # noqa: PLR0915  (one report, read top to bottom)
                 target=_sample_rss, args=(proc.pid, args.duration, samples), daemon=True
             )
             sampler.start()
-            started = time.perf_counter()
-            asyncio.run(soak(url, args.duration, args.concurrency, normal=normal, tally=tally, mix=mix))
+            started, soak_phase = time.perf_counter(), Phase.start(proc.pid)
+            asyncio.run(
+                soak(
+                    url,
+                    args.duration,
+                    args.concurrency,
+                    normal=normal,
+                    tally=tally,
+                    mix=mix,
+                    kinds=kinds,
+                    client_lag=soak_phase.client_lag,
+                )
+            )
+            soak_phase.stop(proc.pid)
             elapsed = time.perf_counter() - started
             sampler.join(timeout=15)
             time.sleep(3)
             end_fds = fd_count(proc.pid)
             server_pid, tree = proc.pid, descendants(proc.pid)
+            time.sleep(1.5)  # the probe flushes about once a second
+            phase_lines = _phase_lines({"baseline": base_phase, "soak": soak_phase}, lag_file)
         time.sleep(1)
         alive = sorted(pid for pid in tree | {server_pid} if Path(f"/proc/{pid}").exists())
         leftovers = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*"))
@@ -494,6 +624,8 @@ def main() -> int:  # noqa: PLR0915  (one report, read top to bottom)
         f"soak {elapsed:.0f} s at {args.concurrency} connections: {len(every):,} normal requests "
         f"({len(every) / elapsed:,.0f}/s), {hostile_count:,} hostile"
     )
+    if kinds != frozenset(KINDS):
+        print(f"hostile kinds sent: {', '.join(k for k in KINDS if k in kinds) or 'none'}")
     print(f"normal latency ms  p50 {p50 * 1000:.1f}  p95 {p95 * 1000:.1f}  (all kinds)")
     print(f"normal p99 without python graders {p99 * 1000:.1f} ms")
     print(
@@ -502,7 +634,12 @@ def main() -> int:  # noqa: PLR0915  (one report, read top to bottom)
     )
     for name, values in sorted(normal.latencies.items()):
         k50, _, k99 = percentiles(values)
-        print(f"  normal {name:<20} {len(values):>7,}  p50 {k50 * 1000:8.1f}  p99 {k99 * 1000:8.1f} ms")
+        b50, _, b99 = percentiles(base.latencies.get(name, []))
+        print(
+            f"  normal {name:<20} {len(values):>7,}  p50 {k50 * 1000:8.1f}  p99 {k99 * 1000:8.1f} ms"
+            f"   (baseline p50 {b50 * 1000:6.1f}  p99 {b99 * 1000:7.1f})"
+        )
+    print("\n".join(phase_lines))
     print("hostile: " + ", ".join(f"{name} x{count}" for name, count in sorted(tally.counts.items())))
     print(
         f"server RSS MB: start {start_rss / 1024:.1f}, end {end_rss / 1024:.1f} "

@@ -66,6 +66,19 @@ def test_queue_answers_twice_then_falls_through(lenient_sdk: openai.OpenAI, cont
     assert (first["used"], first["remaining"]) == (2, 0)
 
 
+def test_regex_rule_used_once_answers_one_of_concurrent_calls(
+    lenient_sdk: openai.OpenAI, control: httpx.Client
+) -> None:
+    """The four model calls of a multi match in matching threads at once; `times: 1` still holds."""
+    control.post(
+        "rules", json=[model_rule({"score": 0.5}, match={"prompt_regex": r"Answer: \w+"}, times=1)]
+    ).raise_for_status()
+    graders = {name: {**SCORE_MODEL, "name": name} for name in "abcd"}
+    result = run(lenient_sdk, {**multi(**graders), "calculate_output": "a + b + c + d"})
+    assert sorted(result.sub_rewards.values()).count(0.5) == 1
+    assert control.get("rules").json()["data"][0]["used"] == 1
+
+
 def test_score_is_clamped_to_the_grader_range(lenient_sdk: openai.OpenAI) -> None:
     grader = {**SCORE_MODEL, "range": [0, 5]}
     assert run(lenient_sdk, grader, headers={"x-emulator-score": "7"}).reward == 5.0

@@ -3,6 +3,7 @@ sessions, rule regexes, YAML expansion. The HTTP-level reproducers are in tests/
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import orjson
@@ -12,7 +13,7 @@ from graders_emulator.bounds import RequestBounds, check_rendered, deeper_than
 from graders_emulator.emulation.config import MAX_YAML_NODES, ConfigError, parse_config
 from graders_emulator.emulation.journal import Journal
 from graders_emulator.emulation.journal_caps import STRING_CAP, capped, text_size
-from graders_emulator.emulation.regex_match import RegexBudget
+from graders_emulator.emulation.regex_match import RegexBudget, off_loop
 from graders_emulator.emulation.state import EmulationState
 from graders_emulator.errors import BadRequest
 from graders_emulator.grading import formula
@@ -113,6 +114,40 @@ def test_regex_budget_is_shared_and_bounded() -> None:
     assert RegexBudget(0.05).search(r"b+", "abbc") is True
 
 
+def test_regex_budget_remembers_answers() -> None:
+    budget = RegexBudget(0.05)
+    assert budget.search(r"^(a|aa)+$", "a" * 40 + "!") is None
+    budget.left = 1.0  # a second look at the same regex and text costs nothing, and answers the same
+    started = time.perf_counter()
+    assert budget.search(r"^(a|aa)+$", "a" * 40 + "!") is None
+    assert time.perf_counter() - started < 0.01
+
+
+def test_regex_matching_off_the_loop_leaves_the_loop_running() -> None:
+    """A backtracking regex spends its budget in a matching thread, GIL released: the loop ticks on."""
+
+    async def main() -> tuple[int, float]:
+        ticks = 0
+        budget = RegexBudget(0.3)
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.005)
+                ticks += 1
+
+        task = asyncio.create_task(ticker())
+        started = time.perf_counter()
+        assert await off_loop(lambda: budget.search(r"^(a|aa)+$", "a" * 40 + "!")) is None
+        elapsed = time.perf_counter() - started
+        task.cancel()
+        return ticks, elapsed
+
+    ticks, elapsed = asyncio.run(main())
+    assert elapsed >= 0.25  # it did run for its budget (CPU time of the process, at least 0.3 s)
+    assert ticks >= 3, (ticks, elapsed)  # on the loop: none until the match is over
+
+
 def test_yaml_alias_expansion_is_bounded() -> None:
     bomb = "\n".join(
         [
@@ -123,8 +158,32 @@ def test_yaml_alias_expansion_is_bounded() -> None:
     started = time.perf_counter()
     with pytest.raises(ConfigError) as refused:
         parse_config(bomb)
-    assert time.perf_counter() - started < 10
-    assert str(MAX_YAML_NODES) in str(refused.value)
+    # Counted on the composed graph, not built up to the bound (0.25-0.6 s of GIL-holding Python).
+    assert time.perf_counter() - started < 0.2
+    assert str(MAX_YAML_NODES) in str(refused.value) and refused.value.problems[0].startswith("<config>:1:")
+
+
+def _aliased(fill: int) -> str:
+    """A document of 15 + 11 * 9089 + 2 + fill = 99,996 + fill values, aliases counted at every use:
+    the map (1), keys a, b, c (3), the anchored list and its ten scalars (11), b's list (1) of 9089
+    aliases to it (11 each), c's list (1) of `fill` scalars."""
+    ten = "[" + ", ".join(str(i) for i in range(10)) + "]"
+    return f"a: &t {ten}\nb: [{', '.join(['*t'] * 9089)}]\nc: [{', '.join(['0'] * fill)}]\n"
+
+
+def test_yaml_expansion_bound_counts_every_alias_use() -> None:
+    with pytest.raises(ConfigError) as at_limit:
+        parse_config(_aliased(4))  # 100,000 values: within the bound (then refused for its keys)
+    assert "expands" not in str(at_limit.value) and "unknown key" in str(at_limit.value)
+    with pytest.raises(ConfigError) as over:
+        parse_config(_aliased(5))  # 100,001
+    assert f"expands to more than {MAX_YAML_NODES} values" in str(over.value)
+
+
+def test_yaml_alias_cycle_is_an_endless_expansion() -> None:
+    with pytest.raises(ConfigError) as refused:
+        parse_config("models: &a [1, *a]\n")
+    assert f"expands to more than {MAX_YAML_NODES} values" in str(refused.value)
 
 
 def test_deep_yaml_is_a_config_error() -> None:

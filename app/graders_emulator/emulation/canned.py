@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from graders_emulator.emulation.regex_match import DEFAULT_BUDGET_S, RegexBudget
+from graders_emulator.emulation.regex_match import DEFAULT_BUDGET_S, RegexBudget, any_pattern, off_loop
 from graders_emulator.emulation.rules import CallView, ModelAnswer, Usage, message_text, model_misses
 from graders_emulator.emulation.store import Scope, StoredModelRule
 from graders_emulator.grading.context import ModelClient, ModelReply, ModelRequest
@@ -138,7 +138,7 @@ class CannedModelClient:
         if forced is not None:
             return forced
         call = call_view(request, self._regex)
-        stored, nearest = self._pick(call)
+        stored, nearest = await self._pick(call)
         if stored is not None:
             return await self._from_rule(stored), {"answered_by": "rule", "rule": stored.id}
         how: dict[str, Any] = {"nearest_rule": nearest} if nearest else {}
@@ -158,19 +158,20 @@ class CannedModelClient:
             return ModelReply(kind="ok", content=content), {"answered_by": "header x-emulator-label"}
         return None
 
-    def _pick(self, call: CallView) -> tuple[StoredModelRule | None, dict[str, Any] | None]:
-        nearest: tuple[int, dict[str, Any]] | None = None
-        for scope in self._scopes:
-            for stored in scope.rules.models():
-                misses = model_misses(stored.rule, call)
-                if stored.exhausted:
-                    misses.append(f"exhausted after {stored.used} answer(s)")
-                if not misses:
-                    stored.used += 1
-                    return stored, None
-                if nearest is None or len(misses) < nearest[0]:
-                    nearest = (len(misses), {"id": stored.id, "why": misses})
-        return None, nearest[1] if nearest else None
+    async def _pick(self, call: CallView) -> tuple[StoredModelRule | None, dict[str, Any] | None]:
+        """The first matching rule (its use counted) and, when none matches, the nearest one's misses."""
+        rules = [stored for scope in self._scopes for stored in scope.rules.models()]
+        if not any_pattern(p for s in rules for p in (s.rule.match.prompt_regex, s.rule.match.sample_regex)):
+            stored, nearest = _first_match(rules, call)  # microseconds: no thread hop
+        else:
+            while True:  # regexes run in a matching thread (regex_match.off_loop), never on the loop
+                stored, nearest = await off_loop(lambda: _first_match(rules, call))
+                if stored is None or not stored.exhausted:
+                    break
+                # Another request used the rule up meanwhile: look again (regex answers are kept).
+        if stored is not None:
+            stored.used += 1
+        return stored, nearest
 
     async def _from_rule(self, stored: StoredModelRule) -> ModelReply:
         answer: ModelAnswer = stored.rule.answer
@@ -178,6 +179,25 @@ class CannedModelClient:
             await asyncio.sleep(answer.latency_ms / 1000)
         reply = answer_reply(answer)
         return replace(reply, usage=answer.usage.token_usage()) if answer.usage else reply
+
+
+def _first_match(
+    rules: Sequence[StoredModelRule], call: CallView
+) -> tuple[StoredModelRule | None, dict[str, Any] | None]:
+    """The first rule that matches and is not used up, else None and the nearest rule's misses.
+
+    It changes nothing (it may run in a matching thread): the caller counts the use, on the loop.
+    """
+    nearest: tuple[int, dict[str, Any]] | None = None
+    for stored in rules:
+        misses = model_misses(stored.rule, call)
+        if stored.exhausted:
+            misses.append(f"exhausted after {stored.used} answer(s)")
+        if not misses:
+            return stored, None
+        if nearest is None or len(misses) < nearest[0]:
+            nearest = (len(misses), {"id": stored.id, "why": misses})
+    return None, nearest[1] if nearest else None
 
 
 def _wants_estimate(reply: ModelReply, how: dict[str, Any]) -> bool:

@@ -131,20 +131,66 @@ def _compose(text: str, source: str) -> tuple[Any, dict[Loc, int]]:
         return None, {}
     lines: dict[Loc, int] = {(): node.start_mark.line + 1}
     try:
+        over = _first_over(node, MAX_YAML_NODES)
+        if over is not None:
+            raise ConfigError([_too_many(source, over)])
         return _build(node, (), lines, source, [MAX_YAML_NODES]), lines
     except RecursionError:
         raise ConfigError([f"{source}:1: invalid YAML: nested too deeply"]) from None
 
 
+def _too_many(source: str, node: yaml.Node) -> str:
+    return (
+        f"{source}:{node.start_mark.line + 1}: the YAML expands to more than {MAX_YAML_NODES} "
+        "values (aliases counted at every use)"
+    )
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
+
+def _first_over(root: yaml.Node, limit: int) -> yaml.Node | None:
+    """The node at which `_build` would pass `limit` values, or None; without expanding anything.
+
+    An alias is the very node of its anchor, so the composed document is a graph of the text's
+    size: each node's expanded size is counted once (capped at limit + 1; an alias cycle is
+    endless). The 453-byte bomb that expands to 9^9 values is refused in microseconds, where
+    building up to the limit cost 0.25 s of GIL-holding Python per request (issue 10, the soak).
+    Then one walk down finds the node where `_build`'s depth-first count would pass the limit.
+    """
+    cap = limit + 1
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        known = sizes.get(id(node))
+        if known is None:
+            sizes[id(node)] = cap  # met again while being counted: an alias cycle
+            known = sizes[id(node)] = min(cap, 1 + sum(size(child) for child in _children(node)))
+        return known
+
+    if size(root) <= limit:
+        return None
+    left, node = limit, root
+    while True:
+        left -= 1  # `_build` counts the node itself first, then its children in order
+        if left < 0:
+            return node
+        for child in _children(node):
+            if size(child) > left:
+                node = child
+                break
+            left -= size(child)
+        else:
+            return node  # unreachable: the sizes say the limit is passed below this node
+
+
 def _build(node: yaml.Node, loc: Loc, lines: dict[Loc, int], source: str, budget: list[int]) -> Any:
     budget[0] -= 1
-    if budget[0] < 0:
-        raise ConfigError(
-            [
-                f"{source}:{node.start_mark.line + 1}: the YAML expands to more than {MAX_YAML_NODES} "
-                "values (aliases counted at every use)"
-            ]
-        )
+    if budget[0] < 0:  # `_first_over` refused such a document already; kept as the build's own bound
+        raise ConfigError([_too_many(source, node)])
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:

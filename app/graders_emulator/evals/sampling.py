@@ -16,8 +16,10 @@ from typing import Any
 
 import httpx
 
+from graders_emulator.emulation.regex_match import any_pattern, off_loop
 from graders_emulator.emulation.rules import SamplingRule, sampling_misses
 from graders_emulator.emulation.state import UPSTREAM_TIMEOUT_S, EmulationState
+from graders_emulator.emulation.store import StoredSamplingRule
 from graders_emulator.grading.result import TokenUsage
 
 Message = Mapping[str, str]
@@ -67,23 +69,36 @@ class Sampler:
         self._http: httpx.AsyncClient | None = None
 
     async def sample(self, session: str | None, request: SampleRequest) -> SampleReply:
-        rule = self._pick(session, request)
+        rule = await self._pick(session, request)
         if rule is not None:
             return await _from_rule(rule, request)
         if self._emulation.settings.model_base_url:
             return await self._upstream(request)
         return default_reply(request)
 
-    def _pick(self, session: str | None, request: SampleRequest) -> SamplingRule | None:
+    async def _pick(self, session: str | None, request: SampleRequest) -> SamplingRule | None:
+        """The first matching sampling rule not used up (its use counted); regexes off the loop."""
         prompt = prompt_text(request.messages)
-        for scope in self._emulation.scopes_for(session):
-            for stored in scope.rules.sampling():
+        rules = [stored for scope in self._emulation.scopes_for(session) for stored in scope.rules.sampling()]
+
+        def first() -> StoredSamplingRule | None:  # changes nothing: it may run in a matching thread
+            for stored in rules:
                 if not stored.exhausted and not sampling_misses(
                     stored.rule, request.model, prompt, request.item
                 ):
-                    stored.used += 1
-                    return stored.rule
-        return None
+                    return stored
+            return None
+
+        if not any_pattern(stored.rule.match.prompt_regex for stored in rules):
+            found = first()
+        else:
+            found = await off_loop(first)
+            while found is not None and found.exhausted:  # used up meanwhile by another sample
+                found = await off_loop(first)
+        if found is None:
+            return None
+        found.used += 1
+        return found.rule
 
     async def _upstream(self, request: SampleRequest) -> SampleReply:
         settings = self._emulation.settings

@@ -584,7 +584,7 @@ def _json_item(item: Any) -> Any:
     """The item as the server would receive it: JSON values only (numpy scalars and arrays allowed)."""
     if item is None or isinstance(item, str | int | float | bool):
         return item
-    if type(item) is dict and _round_trips(item):
+    if type(item) is dict and _flat_size(item) >= 0:
         return item  # what the round trip would return: skip its two passes (most rows are like this)
     try:
         return orjson.loads(orjson.dumps(item, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS))
@@ -595,26 +595,38 @@ def _json_item(item: Any) -> Any:
 _JSON_INTS = range(-(2**63), 2**64)  # what orjson writes; it refuses larger ints (a 400 above)
 
 
-def _round_trips(item: dict[Any, Any]) -> bool:
-    """Whether a flat dict is its own JSON round trip: ASCII string keys, and values that are ASCII
+# What a flat item's value renders as at most, when it is not a string: a 64-bit int or a float's repr.
+_SCALAR_CHARS = 24
+
+
+def _flat_size(item: dict[Any, Any]) -> int:
+    """-1 unless a flat dict is its own JSON round trip: ASCII string keys, and values that are ASCII
     strings, booleans, null, 64-bit ints or finite floats. Anything else (a nested value, non-ASCII
-    text, which may hold a lone surrogate, a NaN, which becomes null) takes the real round trip."""
+    text, which may hold a lone surrogate, a NaN, which becomes null) takes the real round trip.
+
+    Otherwise the characters its values render as, at most (`_SCALAR_CHARS` a non-string): one
+    `{{item.key}}` renders no more than that.
+    """
+    size = 0
     for key, value in item.items():
         if type(key) is not str or not key.isascii():
-            return False
+            return -1
         kind = type(value)
         if kind is str:
             if not value.isascii():
-                return False
-        elif kind is int:
+                return -1
+            size += len(value) if len(value) > _SCALAR_CHARS else _SCALAR_CHARS
+            continue
+        if kind is int:
             if value not in _JSON_INTS:
-                return False
+                return -1
         elif kind is float:
             if not math.isfinite(value):
-                return False
+                return -1
         elif kind is not bool and value is not None:
-            return False
-    return True
+            return -1
+        size += _SCALAR_CHARS
+    return size
 
 
 def _sample_namespace(sample: Any) -> dict[str, Any]:
@@ -941,6 +953,9 @@ class Grader:
         text_only, grading, clock, check = self._text_only, self._grading, time.perf_counter, self._check
         # A text with at most this many brackets cannot hold JSON nested deeper than the bound.
         openers = self._runtime.bounds.max_json_depth
+        plan, limit = self._size_plan, self._runtime.bounds.max_rendered_chars
+        # Only one-key-deep variables are bounded by their value's length (deeper ones: always checked).
+        literal, references = plan.literal, plan.references if plan.variables is not None else limit + 1
         fixed_name, new_name, unnamed_subs = self._model.name, self._runtime.new_name, self._unnamed_subs
         # The scorers keep nothing of the namespaces they read: one pair of dicts serves every row.
         text_namespace: dict[str, Any] = {}
@@ -950,14 +965,24 @@ class Grader:
         for sample, item in rows:
             if type(sample) is not str:
                 namespaces["sample"] = _sample_namespace(sample)
-            elif text_only and sample.count("{") + sample.count("[") <= openers:
+            elif text_only and (
+                ("{" not in sample and "[" not in sample) or sample.count("{") + sample.count("[") <= openers
+            ):
                 text_namespace["output_text"] = sample
                 namespaces["sample"] = text_namespace
             else:  # its JSON is parsed: for templates that read it, or for the depth bound
                 namespaces["sample"] = templating.sample_namespace(sample)
-            checked = item if type(item) is dict and _round_trips(item) else _json_item(item)
+            item_chars = _flat_size(item) if type(item) is dict else -1
+            checked = item if item_chars >= 0 else _json_item(item)
             namespaces["item"] = {} if checked is None else checked
-            check(namespaces)
+            # The bounds plainly hold when no `{{ns.key}}` can render more than the text plus every
+            # value of a flat item; else (JSON parsed, deeper paths, big rows) they are checked.
+            if (
+                item_chars < 0
+                or namespaces["sample"] is not text_namespace
+                or literal + references * (len(sample) + item_chars) > limit
+            ):
+                check(namespaces)
             try:
                 reward = score(namespaces)
             except templating.MissingVariable as exc:  # dispatch's own answer to it

@@ -119,3 +119,23 @@ def test_samples_within_the_bounds_grade_as_before() -> None:
     nested = "[" * 60 + "]" * 60  # 60 levels: within the bound
     text = ge.Grader({**TEXT_ONLY, "reference": nested})
     assert [r.reward for r in text.grade_many([(nested, None), ("[" * 64 + "]" * 64, None)])] == [1.0, 0.0]
+
+
+@pytest.mark.parametrize(
+    ("references", "value_chars", "over"),
+    [(1, 200_001, True), (1, 199_990, False), (4, 50_001, True), (4, 49_990, False)],
+    ids=["one-reference-over", "one-reference-under", "four-references-over", "four-references-under"],
+)
+def test_a_flat_item_value_is_measured_against_the_rendered_bound(
+    references: int, value_chars: int, over: bool
+) -> None:
+    """Rows the server could never receive (a value over its body limit) are still bounded in the
+    library: `{{item.answer}}` x n renders n x the value's length, against 2 x MAX_BODY = 200,000
+    characters (hand-counted: the reference's literal text is empty, the input renders 1 character)."""
+    grader = ge.Grader({**AMPLIFIED, "reference": "{{item.answer}}" * references}, max_body_bytes=MAX_BODY)
+    row = ("x", {"answer": "x" * value_chars})
+    if over:
+        with pytest.raises(ge.GraderError, match="more than 200000 characters"):
+            grader.grade_many([row])
+    else:
+        assert grader.grade_many([row])[0].reward == 0.0

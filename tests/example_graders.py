@@ -33,6 +33,26 @@ JUDGE: dict[str, Any] = {
     "model": "gpt-4o",
     "input": [{"role": "user", "content": "Grade: " + SAMPLE_TEXT}],
 }
+# a label model grader, passing on "good"
+LABEL: dict[str, Any] = {
+    "type": "label_model",
+    "name": "lab",
+    "model": "gpt-4o",
+    "input": [{"role": "user", "content": "Label " + SAMPLE_TEXT}],
+    "labels": ["good", "bad"],
+    "passing_labels": ["good"],
+}
+# canned answers for JUDGE ("good" in the sample: 0.8, else 0.2) and LABEL (always "good")
+JUDGE_AND_LABEL_RULES = """
+models:
+  - grader: {name: judge, type: score_model}
+    match: {sample_contains: good}
+    answer: {score: 0.8}
+  - grader: {name: judge, type: score_model}
+    answer: {score: 0.2}
+  - grader: {name: lab, type: label_model}
+    answer: {label: good}
+"""
 
 
 def unnamed(grader: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from example_graders import EXACT
 from fastapi.testclient import TestClient
 
 from graders_emulator import service
@@ -20,13 +21,6 @@ from graders_emulator.settings import Settings
 RUN = "/v1/fine_tuning/alpha/graders/run"
 VALIDATE = "/v1/fine_tuning/alpha/graders/validate"
 AUTH = {"Authorization": "Bearer sk-cache"}
-EXACT = {
-    "type": "string_check",
-    "name": "exact",
-    "input": "{{sample.output_text}}",
-    "reference": "{{item.answer}}",
-    "operation": "eq",
-}
 NAME = re.compile(r"grader-[A-Za-z0-9]{12}")
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from example_graders import EXACT, FUZZY, JUDGE
+from example_graders import EXACT, FUZZY, JUDGE, JUDGE_AND_LABEL_RULES, LABEL
 from rapidfuzz import fuzz, utils
 
 import graders_emulator as ge
@@ -39,30 +39,12 @@ LENGTH = {
         "    return len(text) / 10\n"
     ),
 }
-LABEL = {
-    "type": "label_model",
-    "name": "lab",
-    "model": "gpt-4o",
-    "input": [{"role": "user", "content": "Label {{sample.output_text}}"}],
-    "labels": ["good", "bad"],
-    "passing_labels": ["good"],
-}
 MULTI = {  # a python sub-grader next to a model one and a deterministic one
     "type": "multi",
     "name": "combo",
     "graders": {"exact": EXACT, "length": LENGTH, "label": LABEL},
     "calculate_output": "0.5 * exact + 0.25 * length + 0.25 * label",
 }
-RULES = """
-models:
-  - grader: {name: judge, type: score_model}
-    match: {sample_contains: good}
-    answer: {score: 0.8}
-  - grader: {name: judge, type: score_model}
-    answer: {score: 0.2}
-  - grader: {name: lab, type: label_model}
-    answer: {label: good}
-"""
 WORDS = ["Paris", "paris", "Rome", "a good one", "Lyon"]
 DEEP_SAMPLE = "[" * 300 + "]" * 300  # JSON nested deeper than max_json_depth: the server's 400
 
@@ -148,7 +130,7 @@ def mixed(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[Path, list[Any], subprocess.CompletedProcess[str]]:
     folder = tmp_path_factory.mktemp("face")
-    (folder / "rules.yaml").write_text(RULES)
+    (folder / "rules.yaml").write_text(JUDGE_AND_LABEL_RULES)
     rows = mixed_rows()
     text = [row if isinstance(row, str) else json.dumps(row) for row, _ in rows]
     (folder / "data.jsonl").write_text("\n".join(text) + "\n")
@@ -189,7 +171,7 @@ def test_bad_lines_keep_their_400s(mixed: tuple[Path, list[Any], Any]) -> None:
 
 
 def test_crash_and_timeout_flag_only_their_line(tmp_path: Path) -> None:
-    (tmp_path / "rules.yaml").write_text(RULES)
+    (tmp_path / "rules.yaml").write_text(JUDGE_AND_LABEL_RULES)
     samples = ["abc"] * 40
     samples[5], samples[17], samples[30] = "crash", "hang", "raise"
     (tmp_path / "grader.json").write_text(json.dumps(LENGTH))
@@ -211,7 +193,7 @@ def test_crash_and_timeout_flag_only_their_line(tmp_path: Path) -> None:
 
 
 def test_a_distinct_python_grader_per_line(tmp_path: Path) -> None:
-    (tmp_path / "rules.yaml").write_text(RULES)
+    (tmp_path / "rules.yaml").write_text(JUDGE_AND_LABEL_RULES)
     data = tmp_path / "data.jsonl"
     with data.open("w") as handle:
         for index in range(300):
@@ -234,7 +216,7 @@ def test_a_distinct_python_grader_per_line(tmp_path: Path) -> None:
 def test_python_lines_of_one_grader_share_sandbox_children(tmp_path: Path) -> None:
     """A module-level counter survives between the samples of one child (allowed within one caller,
     CONTRACT §6): one child per line would give every line 1; batches give each child 1, 2, 3, ..."""
-    (tmp_path / "rules.yaml").write_text(RULES)
+    (tmp_path / "rules.yaml").write_text(JUDGE_AND_LABEL_RULES)
     counter = {
         "type": "python",
         "name": "counter",

@@ -42,17 +42,22 @@ LABEL: dict[str, Any] = {
     "labels": ["good", "bad"],
     "passing_labels": ["good"],
 }
-# canned answers for JUDGE ("good" in the sample: 0.8, else 0.2) and LABEL (always "good")
-JUDGE_AND_LABEL_RULES = """
+# canned answers (a rules file) for JUDGE: "good" in the sample scores 0.8, anything else 0.2
+JUDGE_RULES = """
 models:
   - grader: {name: judge, type: score_model}
     match: {sample_contains: good}
     answer: {score: 0.8}
   - grader: {name: judge, type: score_model}
     answer: {score: 0.2}
-  - grader: {name: lab, type: label_model}
+"""
+# the same, and LABEL always answers "good"
+JUDGE_AND_LABEL_RULES = (
+    JUDGE_RULES
+    + """  - grader: {name: lab, type: label_model}
     answer: {label: good}
 """
+)
 
 
 def unnamed(grader: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from example_graders import EXACT, FUZZY, JUDGE
+from example_graders import EXACT, FUZZY, JUDGE, JUDGE_RULES
 from rapidfuzz import fuzz, utils
 
 MISSING_VARIABLE = {**EXACT, "name": "missing", "reference": "{{item.nope}}"}
@@ -40,14 +40,6 @@ MULTI = {
     "graders": {"exact": EXACT, "fuzzy": FUZZY},
     "calculate_output": "0.25 * exact + 0.75 * fuzzy",
 }
-RULES = """
-models:
-  - grader: {name: judge, type: score_model}
-    match: {sample_contains: good}
-    answer: {score: 0.8}
-  - grader: {name: judge, type: score_model}
-    answer: {score: 0.2}
-"""
 WORDS = ["Paris", "paris", "Rome", "Lyon", "Paris, France", "the city of Paris", "Pariss", ""]
 SLOW_LINES = (300, 900)  # python lines that sleep: they must lead the slowest list
 FLAG_RUNTIME = "python_grader_runtime_error"
@@ -124,7 +116,7 @@ def _row(rng: random.Random, line: int, expected: Expected) -> str:  # noqa: PLR
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Expected]:
     folder = tmp_path_factory.mktemp("grade")
     (folder / "grader.json").write_text(json.dumps(EXACT))
-    (folder / "rules.yaml").write_text(RULES)
+    (folder / "rules.yaml").write_text(JUDGE_RULES)
     rng = random.Random(20250508)
     expected = Expected()
     rows = []
@@ -235,7 +227,7 @@ def test_one_job_gives_the_same_results(
 
 def test_text_summary(tmp_path: Path) -> None:
     (tmp_path / "grader.json").write_text(json.dumps(EXACT))
-    (tmp_path / "rules.yaml").write_text(RULES)
+    (tmp_path / "rules.yaml").write_text(JUDGE_RULES)
     rows = [{"model_sample": "Paris", "item": {"answer": "Paris"}}] * 3 + [{"item": {}}]
     (tmp_path / "data.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\nnot json\n")
     done = grade(tmp_path, "--jobs", "1")
@@ -252,7 +244,7 @@ def test_text_summary(tmp_path: Path) -> None:
 def test_rft_dataset_rows(tmp_path: Path) -> None:
     """OpenAI RFT rows: the row is the item, the sample comes from --sample-field."""
     (tmp_path / "grader.json").write_text(json.dumps({**EXACT, "reference": "{{item.reference_answer}}"}))
-    (tmp_path / "rules.yaml").write_text(RULES)
+    (tmp_path / "rules.yaml").write_text(JUDGE_RULES)
     rows = [
         {
             "messages": [{"role": "user", "content": "Capital?"}],
@@ -273,7 +265,7 @@ def test_rft_dataset_rows(tmp_path: Path) -> None:
 
 def test_invalid_grader_file_stops_before_grading(tmp_path: Path) -> None:
     (tmp_path / "grader.json").write_text(json.dumps({**EXACT, "operation": "equals"}))
-    (tmp_path / "rules.yaml").write_text(RULES)
+    (tmp_path / "rules.yaml").write_text(JUDGE_RULES)
     (tmp_path / "data.jsonl").write_text('{"model_sample": "x"}\n')
     done = grade(tmp_path)
     assert done.returncode == 1

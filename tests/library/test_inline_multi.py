@@ -11,30 +11,23 @@ import math
 from typing import Any
 
 import pytest
+from example_graders import EXACT, FUZZY, unnamed
 from rapidfuzz import fuzz, utils
 
 import graders_emulator as ge
 from graders_emulator.settings import Settings
 
 
+def _named(grader: dict[str, Any], name: str | None) -> dict[str, Any]:
+    return unnamed(grader) if name is None else {**grader, "name": name}
+
+
 def _exact(name: str | None = "exact", reference: str = "{{ item.answer }}") -> dict[str, Any]:
-    grader = {
-        "type": "string_check",
-        "input": "{{ sample.output_text }}",
-        "reference": reference,
-        "operation": "eq",
-    }
-    return grader if name is None else {**grader, "name": name}
+    return _named({**EXACT, "reference": reference}, name)
 
 
 def _fuzzy(name: str | None = "fuzzy", reference: str = "{{ item.answer }}") -> dict[str, Any]:
-    grader = {
-        "type": "text_similarity",
-        "input": "{{ sample.output_text }}",
-        "reference": reference,
-        "evaluation_metric": "fuzzy_match",
-    }
-    return grader if name is None else {**grader, "name": name}
+    return _named({**FUZZY, "reference": reference}, name)
 
 
 def _multi(formula: str, name: str | None = "mixed", **graders: dict[str, Any]) -> dict[str, Any]:

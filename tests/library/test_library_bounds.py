@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from example_graders import EXACT, FUZZY
 from fastapi.testclient import TestClient
 
 import graders_emulator as ge
@@ -21,32 +22,14 @@ MAX_BODY = 100_000  # the rendered-size bound is 2 x this: 200,000 characters
 RUN = "/v1/fine_tuning/alpha/graders/run"
 AUTH = {"Authorization": "Bearer sk-bounds"}
 # 2,000 copies of the item's answer: 2000 x 1,000 characters = 2,000,000 rendered, 10x the bound
-AMPLIFIED = {
-    "type": "string_check",
-    "name": "amplified",
-    "input": "{{sample.output_text}}",
-    "reference": "{{item.answer}}" * 2000,
-    "operation": "eq",
-}
+AMPLIFIED = {**EXACT, "name": "amplified", "reference": "{{item.answer}}" * 2000}
 ITEM = {"answer": "x" * 1000}
-TEXT_ONLY = {
-    "type": "string_check",
-    "name": "text",
-    "input": "{{sample.output_text}}",
-    "reference": "a",
-    "operation": "eq",
-}
+TEXT_ONLY = {**EXACT, "name": "text", "reference": "a"}
 DEEP_SAMPLE = "[" * 70 + "]" * 70  # JSON nested 70 deep: over max_json_depth (64)
-FUZZY = {
-    "type": "text_similarity",
-    "name": "fz",
-    "input": "{{sample.output_text}}",
-    "reference": "{{item.answer}}" * 2000,
-    "evaluation_metric": "fuzzy_match",
-}
+AMPLIFIED_FUZZY = {**FUZZY, "name": "fz", "reference": "{{item.answer}}" * 2000}
 CASES = {
     "amplified-template": (AMPLIFIED, "short", ITEM),
-    "amplified-text_similarity": (FUZZY, "short", ITEM),
+    "amplified-text_similarity": (AMPLIFIED_FUZZY, "short", ITEM),
     "sample-json-too-deep": (TEXT_ONLY, DEEP_SAMPLE, None),
 }
 

@@ -286,8 +286,9 @@ def _random_text(rng: Any, alphabet: str) -> str:
 
 
 def test_fuzzy_match_equals_rapidfuzz_on_random_unicode() -> None:
-    """The inline fuzzy scorer (WRatio called in place, lone keys looked up directly) against rapidfuzz
-    itself on random texts: ASCII, punctuation, accents, combining marks, CJK, emoji, whitespace."""
+    """The fuzzy scorers (a batch of lone keys over columns, WRatio of the processed texts; other
+    templates per row) against rapidfuzz itself on random texts: ASCII, punctuation, accents,
+    combining marks, CJK, emoji, whitespace."""
     import random
 
     rng = random.Random(7)

@@ -10,6 +10,22 @@ from typing import Any
 
 SAMPLE_TEXT = "{{sample.output_text}}"
 
+# The eleven metrics of the text_similarity grader: the `evaluation_metric` enum of OpenAI's spec
+# (EvalTextSimilarityGrader in openapi/graders-fragment.json).
+METRICS = (
+    "fuzzy_match",
+    "bleu",
+    "gleu",
+    "meteor",
+    "cosine",
+    "rouge_1",
+    "rouge_2",
+    "rouge_3",
+    "rouge_4",
+    "rouge_5",
+    "rouge_l",
+)
+
 # reward 1.0 when the sample equals item.answer
 EXACT: dict[str, Any] = {
     "type": "string_check",

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from example_graders import METRICS
 from fastapi.testclient import TestClient
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -42,20 +43,6 @@ EXACT = {
     "reference": "{{item.answer}}",
     "operation": "eq",
 }
-# The eleven metrics of the text_similarity grader (OpenAI's EvalTextSimilarityGrader enum).
-METRICS = (
-    "fuzzy_match",
-    "bleu",
-    "gleu",
-    "meteor",
-    "cosine",
-    "rouge_1",
-    "rouge_2",
-    "rouge_3",
-    "rouge_4",
-    "rouge_5",
-    "rouge_l",
-)
 PYTHON = {"type": "python", "name": "py", "source": "def grade(sample, item):\n    return 0.75\n"}
 SCORE = {
     "type": "score_model",

@@ -13,6 +13,7 @@ from typing import Any
 
 import openai
 import pytest
+from example_graders import METRICS
 
 from graders_emulator.testing import RunningServer
 
@@ -33,19 +34,6 @@ from .support import (
     raised_flags,
 )
 
-METRICS = (
-    "fuzzy_match",
-    "bleu",
-    "gleu",
-    "meteor",
-    "cosine",
-    "rouge_1",
-    "rouge_2",
-    "rouge_3",
-    "rouge_4",
-    "rouge_5",
-    "rouge_l",
-)
 SAMPLE_TEMPLATE = "{{ sample.output_text }}"
 
 

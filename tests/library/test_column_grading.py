@@ -15,47 +15,21 @@ from typing import Any
 
 import numpy as np
 import pytest
+from example_graders import EXACT, FUZZY, METRICS, SAMPLE_TEXT
 from rapidfuzz import fuzz, utils
 
 import graders_emulator as ge
 from graders_emulator.settings import Settings
 
 WORDS = ["the", "cat", "Cat", "sat", "on", "a", "mat", "Zürich", "naïve", "!", "mat."]
-METRICS = [
-    "fuzzy_match",
-    "bleu",
-    "gleu",
-    "meteor",
-    "cosine",
-    "rouge_1",
-    "rouge_2",
-    "rouge_3",
-    "rouge_4",
-    "rouge_5",
-    "rouge_l",
-]
 
 
-def _check(
-    operation: str, input: str = "{{ sample.output_text }}", reference: str = "{{ item.answer }}"
-) -> dict[str, Any]:
-    return {
-        "type": "string_check",
-        "name": "s",
-        "input": input,
-        "reference": reference,
-        "operation": operation,
-    }
+def _check(operation: str, input: str = SAMPLE_TEXT, reference: str = "{{item.answer}}") -> dict[str, Any]:
+    return {**EXACT, "operation": operation, "input": input, "reference": reference}
 
 
 def _similarity(metric: str) -> dict[str, Any]:
-    return {
-        "type": "text_similarity",
-        "name": "t",
-        "input": "{{ sample.output_text }}",
-        "reference": "{{ item.answer }}",
-        "evaluation_metric": metric,
-    }
+    return {**FUZZY, "evaluation_metric": metric}
 
 
 def _rows(count: int, seed: int = 3) -> list[tuple[str, dict[str, Any]]]:

@@ -6,7 +6,9 @@ Usage: PYTHONPATH=app .venv/bin/python bench/bench_rewards.py [--samples 2000] [
 1. Deterministic graders: `Grader.grade_many` against a direct loop over the reference library
    (string_check: Python's `==`; fuzzy_match: rapidfuzz WRatio; rouge_l: rouge-score; multi:
    `0.5 * exact + 0.5 * fuzzy` of the first two, the formula by hand), same rows, same values
-   asserted on every row, the two timed in turns; 1b: the same with 300-word samples.
+   asserted on every row, the two timed in turns; 1b: the same with 300-word samples. Under
+   string_check, "its checks" times what bounds its ratio from below: the per-row checks of OpenAI's
+   semantics alone (row shape, types, the item's JSON, the size and depth bounds), over columns.
 2. A simple python grader: `grade_many` (sandbox batches) against the per-request HTTP path (a real
    server in a subprocess, 4 concurrent clients, one sandbox child per request); then a numpy grader.
 3. The TRL adapter on one batch of 1,024 completions with the simple python grader.

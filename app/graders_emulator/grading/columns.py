@@ -35,7 +35,7 @@ _REWARD_OF_PASSED = {True: 1.0, False: 0.0}.__getitem__
 def scorer(grader: Grader, embedder: Embedder | None, *, off_loop: bool) -> ColumnScorer | None:
     """The column form of a string_check or text_similarity grader whose input and reference are lone
     keys, or of a multi grader made only of them. None for any other grader, and where
-    `text_similarity.inline_scorer` has none (cosine on an embeddings endpoint, meteor on a loop).
+    `text_similarity.scores_inline` says no (cosine on an embeddings endpoint, meteor on a loop).
 
     On an event loop (`off_loop` False) a batch with a text_similarity row longer than its
     INLINE_LIMIT scores to None: such rows are computed off the loop, one by one.
@@ -69,7 +69,7 @@ def _single(
             return list(map(_REWARD_OF_PASSED, map(passes, texts, references)))
 
         return score_checks, (text, reference)
-    if text_similarity.inline_scorer(grader, embedder, off_loop=off_loop) is None:
+    if not text_similarity.scores_inline(grader, embedder, off_loop=off_loop):
         return None
     return _similarity(grader.evaluation_metric, off_loop), (text, reference)
 

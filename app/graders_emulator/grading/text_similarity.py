@@ -73,9 +73,9 @@ def inline_scorer(
     and raises MissingVariable where `grade` would. No scorer (None) for cosine on an embeddings
     endpoint, nor for meteor on a loop.
     """
-    metric = grader.evaluation_metric
-    if (metric == "cosine" and embedder is not None) or (metric in ALWAYS_THREADED and not off_loop):
+    if not scores_inline(grader, embedder, off_loop=off_loop):
         return None
+    metric = grader.evaluation_metric
     texts_of = templating.pair_renderer(grader.input, grader.reference)
     # On a loop, longer samples go the general way; off it, no length is (sys.maxsize: one comparison).
     limit = sys.maxsize if off_loop else INLINE_LIMIT
@@ -94,6 +94,13 @@ def inline_scorer(
             return None
 
     return score
+
+
+def scores_inline(grader: TextSimilarityGrader, embedder: Embedder | None, *, off_loop: bool) -> bool:
+    """Whether a plain function can score this grader's samples: not cosine on an embeddings
+    endpoint (awaited), nor meteor on an event loop (it goes to a thread)."""
+    metric = grader.evaluation_metric
+    return not ((metric == "cosine" and embedder is not None) or (metric in ALWAYS_THREADED and not off_loop))
 
 
 def _fuzzy_scorer(grader: TextSimilarityGrader, limit: int) -> InlineScorer:
